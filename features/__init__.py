@@ -1,0 +1,1 @@
+"""The executable specification: Gherkin features and the requirement catalog they cite."""
