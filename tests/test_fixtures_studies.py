@@ -1,0 +1,142 @@
+"""Tests of the synthetic study generator: determinism, Part 10 form, IOD validity, names."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.uid import ExplicitVRLittleEndian
+
+from fixtures.dataset import IMPLEMENTATION_CLASS_UID, character_set
+from fixtures.studies import DEFAULT_PATIENT, PatientSpec, generate_study, make_study
+from tests.tools import require_tool
+
+# Small images keep the suite fast; real sizes are exercised by the dciodvfy tests (one file each).
+SMALL = {"rows": 64, "columns": 48}
+
+
+def _errors_from(tool: str, *paths: Path) -> list[str]:
+    """Run a dicom3tools verifier and return its "Error" lines (it reports on stderr)."""
+    result = subprocess.run([tool, *map(str, paths)], capture_output=True, text=True, check=False)
+    return [line for line in result.stderr.splitlines() if line.startswith("Error")]
+
+
+def test_same_seed_gives_identical_bytes(tmp_path: Path) -> None:
+    first = generate_study("CT", 3, tmp_path / "a", seed=7, **SMALL)
+    second = generate_study("CT", 3, tmp_path / "b", seed=7, **SMALL)
+    assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
+
+
+def test_different_seed_gives_different_uids(tmp_path: Path) -> None:
+    a = pydicom.dcmread(generate_study("MR", 1, tmp_path / "a", seed=1, **SMALL)[0])
+    b = pydicom.dcmread(generate_study("MR", 1, tmp_path / "b", seed=2, **SMALL)[0])
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
+        assert a[keyword].value != b[keyword].value
+
+
+@pytest.mark.parametrize("modality", ["CT", "MR", "CR", "DX"])
+def test_file_meta_matches_dataset(tmp_path: Path, modality: str) -> None:
+    path = generate_study(modality, 2, tmp_path, **SMALL)[1]
+    assert path.read_bytes()[128:132] == b"DICM"
+    ds = pydicom.dcmread(path)
+    meta = ds.file_meta
+    assert meta.MediaStorageSOPClassUID == ds.SOPClassUID
+    assert meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+    assert meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    assert meta.ImplementationClassUID == IMPLEMENTATION_CLASS_UID
+    assert ds.InstanceNumber == 2
+
+
+@pytest.mark.parametrize("modality", ["CT", "MR", "CR", "DX"])
+def test_pixel_data_is_real_image(tmp_path: Path, modality: str) -> None:
+    ds = pydicom.dcmread(generate_study(modality, 1, tmp_path, **SMALL)[0])
+    pixels = ds.pixel_array
+    assert pixels.shape == (64, 48)
+    assert np.ptp(pixels) > 100
+    assert pixels.max() < 2**ds.BitsStored
+
+
+def test_default_sizes_are_realistic(tmp_path: Path) -> None:
+    ds = pydicom.dcmread(generate_study("CT", 1, tmp_path)[0])
+    assert (ds.Rows, ds.Columns, ds.BitsAllocated, ds.PixelRepresentation) == (512, 512, 16, 1)
+    hu = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    assert hu.min() < -900  # air
+    assert hu.max() > 500  # bone
+
+
+def test_ct_slices_advance(tmp_path: Path) -> None:
+    paths = generate_study("CT", 3, tmp_path, **SMALL)
+    z = [float(pydicom.dcmread(p).ImagePositionPatient[2]) for p in paths]
+    assert z[0] > z[1] > z[2]
+    assert z[0] - z[1] == pytest.approx(float(pydicom.dcmread(paths[0]).SliceThickness))
+
+
+def test_japanese_name_round_trips(tmp_path: Path) -> None:
+    path = generate_study("CR", 1, tmp_path, **SMALL)[0]
+    ds = pydicom.dcmread(path)
+    assert ds.SpecificCharacterSet == ["ISO 2022 IR 6", "ISO 2022 IR 87"]
+    assert str(ds.PatientName) == DEFAULT_PATIENT.name
+    assert ds.PatientName.ideographic == "山田^太郎"
+    # 山田 in JIS X 0208, switched in by an escape sequence (not UTF-8, not Shift_JIS).
+    assert b"=\x1b$B;3ED\x1b(B^" in path.read_bytes()
+
+
+def test_half_width_kana_uses_ir_13(tmp_path: Path) -> None:
+    name = "ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=やまだ^たろう"
+    ds = pydicom.dcmread(generate_study("CR", 1, tmp_path, patient_name=name, **SMALL)[0])
+    assert ds.SpecificCharacterSet == ["ISO 2022 IR 13", "ISO 2022 IR 87"]
+    assert str(ds.PatientName) == name
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("SMITH^JOHN", None),
+        ("山田^太郎", ("ISO 2022 IR 6", "ISO 2022 IR 87")),
+        ("ﾔﾏﾀﾞ", ("ISO 2022 IR 13", "ISO 2022 IR 87")),
+        ("MÜLLER^JÜRGEN", "ISO_IR 192"),
+    ],
+)
+def test_character_set_for_text(text: str, expected: object) -> None:
+    assert character_set(text) == expected
+
+
+def test_series_share_one_study(tmp_path: Path) -> None:
+    study = make_study(3, PatientSpec("P1", "DOE^JANE", "19800101", "F"))
+    ct = pydicom.dcmread(generate_study("CT", 1, tmp_path, study=study, **SMALL)[0])
+    mr = pydicom.dcmread(
+        generate_study("MR", 1, tmp_path, study=study, series_number=2, **SMALL)[0]
+    )
+    assert ct.StudyInstanceUID == mr.StudyInstanceUID == study.study_uid
+    assert ct.SeriesInstanceUID != mr.SeriesInstanceUID
+    assert "SpecificCharacterSet" not in ct
+
+
+def test_rejects_unknown_modality(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown modality"):
+        generate_study("US", 1, tmp_path)
+
+
+def test_rejects_study_with_patient(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not both"):
+        generate_study("CT", 1, tmp_path, study=make_study(), patient_name="X^Y")
+
+
+@pytest.mark.external
+@pytest.mark.parametrize("modality", ["CT", "MR", "CR", "DX"])
+def test_dciodvfy_finds_no_errors(tmp_path: Path, modality: str) -> None:
+    tool = require_tool("dciodvfy")
+    path = generate_study(modality, 1, tmp_path)[0]
+    assert _errors_from(tool, path) == []
+
+
+@pytest.mark.external
+def test_dcentvfy_finds_study_consistent(tmp_path: Path) -> None:
+    tool = require_tool("dcentvfy")
+    study = make_study(5)
+    paths = generate_study("CT", 2, tmp_path, study=study, **SMALL)
+    paths += generate_study("MR", 2, tmp_path, study=study, series_number=2, **SMALL)
+    assert _errors_from(tool, *paths) == []
