@@ -1,0 +1,173 @@
+"""What each ``cloudpdi`` command does; ``harness.cli`` parses arguments and maps errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from cloudpdi.container import Institution, build_file_set, collect_dicom_sources
+from cloudpdi.pdi_rules import ValidationReport, validate_file_set
+from cloudpdi.slip import write_qr, write_slip
+
+from cloudpdi.package import pack as pack_files
+from cloudpdi.package import unpack as unpack_files
+from cloudpdi.secret import REDACTED
+from cloudpdi.token import Facility, Token, from_compact, from_json, to_json
+from fixtures.studies import MODALITIES as STUDY_MODALITIES
+from fixtures.studies import generate_study
+from harness.progress import progress_bar
+
+MODALITIES = tuple(sorted(STUDY_MODALITIES))
+DEFAULT_COMMUNITY = "jp.cloudpdi.test"
+DEFAULT_REPOSITORY = "http://127.0.0.1:8600/"
+DEFAULT_ISSUER = Facility(id="1310000001", name="cloudpdi test hospital")
+DEFAULT_INSTITUTION = Institution(name="cloudpdi test hospital", contact="radiology@example.org")
+
+
+class UsageError(Exception):
+    """The command line names something that is missing or unreadable (exit code 2)."""
+
+
+def fixtures_study(args: argparse.Namespace) -> int:
+    paths = generate_study(
+        args.modality, args.instances, args.out, seed=args.seed, patient_name=args.patient_name
+    )
+    print(f"wrote {len(paths)} {args.modality} instances to {args.out}")
+    return 0
+
+
+def pdi_build(args: argparse.Namespace) -> int:
+    sources = collect_dicom_sources(_existing(args.sources))
+    documents = _existing(args.documents)
+    with progress_bar("building file set") as progress:
+        result = build_file_set(
+            sources,
+            args.out,
+            documents=documents,
+            institution=_institution(args),
+            progress=progress,
+        )
+    print(
+        f"built {args.out}: {result.instances} instances in {result.studies} studies "
+        f"({result.series} series), {result.documents} documents"
+    )
+    return 0
+
+
+def pdi_validate(args: argparse.Namespace) -> int:
+    report = validate_file_set(_existing([args.path])[0])
+    if args.json:
+        print(report.to_json())
+    else:
+        print_validation(report)
+    return 0 if report.ok else 1
+
+
+def pack(args: argparse.Namespace) -> int:
+    sources = collect_dicom_sources(_existing(args.sources))
+    with progress_bar("packing") as progress:
+        result = pack_files(
+            sources,
+            args.out,
+            community_id=args.community,
+            repository=args.repository,
+            issuer=Facility(id=args.issuer_id, name=args.issuer_name),
+            institution=_institution(args),
+            documents=_existing(args.documents),
+            expires_at=args.expires,
+            recipient=Facility(id=args.recipient_id, name="") if args.recipient_id else None,
+            patient_ref=args.patient_ref,
+            description=args.description,
+            progress=progress,
+        )
+    write_token_file(result.token, args.token_out)
+    print(
+        f"packed {result.build.instances} instances and {result.build.documents} documents "
+        f"into {args.out} ({result.ciphertext_size} bytes, document ID "
+        f"{result.token.document_id}); token in {args.token_out}"
+    )
+    return 0
+
+
+def unpack(args: argparse.Namespace) -> int:
+    token = read_token_file(args.token)
+    result = unpack_files(
+        _existing([args.package])[0], token, args.out, recipient_id=args.recipient_id
+    )
+    print(f"unpacked {result.files} files into {result.out}")
+    print_validation(result.validation)
+    return 0 if result.validation.ok else 1
+
+
+def token(args: argparse.Namespace) -> int:
+    value = read_token_file(args.token)
+    if args.form == "show":
+        print_json(token_summary(value))
+        return 0
+    default_suffix = "-qr.png" if args.form == "qr" else "-slip.pdf"
+    out = args.out or args.token.with_name(args.token.stem + default_suffix)
+    (write_qr if args.form == "qr" else write_slip)(value, out)
+    print(f"wrote {out}")
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    from harness.demo import run_demo
+
+    return run_demo(args.out, ct=args.ct_instances, mr=args.mr_instances, seed=args.seed)
+
+
+def read_token_file(path: Path) -> Token:
+    """Read a token file in canonical JSON or compact text (detected by its first character)."""
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read token file {path}: {exc.__class__.__name__}") from None
+    return from_json(text) if text.startswith("{") else from_compact(text)
+
+
+def write_token_file(value: Token, path: Path) -> None:
+    """Write the token as canonical JSON, readable by the owner only: it holds the secret."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(to_json(value) + "\n")
+
+
+def token_summary(value: Token) -> dict[str, object]:
+    """The token's items for display, with the secret redacted."""
+    items = json.loads(to_json(value))
+    items["secret"] = REDACTED
+    return items
+
+
+def print_validation(report: ValidationReport) -> None:
+    """Print findings one per line, then a verdict line."""
+    for f in report.findings:
+        print(f"{f.severity.upper():7} {f.requirement:16} {f.path}: {f.message}")
+    verdict = "PASSED" if report.ok else "FAILED"
+    print(
+        f"{verdict}: {len(report.errors)} errors, {len(report.warnings)} warnings "
+        f"in {report.files_checked} files"
+    )
+
+
+def print_json(document: object) -> None:
+    """Print a JSON document on standard output."""
+    json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+def _institution(args: argparse.Namespace) -> Institution:
+    return Institution(name=args.institution, contact=args.contact)
+
+
+def _existing(paths: list[Path]) -> list[Path]:
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise UsageError(f"no such file or folder: {', '.join(missing)}")
+    return paths
