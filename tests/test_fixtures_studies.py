@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -11,17 +10,18 @@ import pytest
 from pydicom.uid import ExplicitVRLittleEndian
 
 from fixtures.dataset import IMPLEMENTATION_CLASS_UID, character_set
-from fixtures.studies import DEFAULT_PATIENT, PatientSpec, generate_study, make_study
-from tests.tools import require_tool
+from fixtures.phantoms import ct_nodule
+from fixtures.studies import (
+    DEFAULT_PATIENT,
+    PatientSpec,
+    generate_demo_studies,
+    generate_study,
+    make_study,
+)
+from tests.dicom3tools import verifier_errors
 
 # Small images keep the suite fast; real sizes are exercised by the dciodvfy tests (one file each).
 SMALL = {"rows": 64, "columns": 48}
-
-
-def _errors_from(tool: str, *paths: Path) -> list[str]:
-    """Run a dicom3tools verifier and return its "Error" lines (it reports on stderr)."""
-    result = subprocess.run([tool, *map(str, paths)], capture_output=True, text=True, check=False)
-    return [line for line in result.stderr.splitlines() if line.startswith("Error")]
 
 
 def test_same_seed_gives_identical_bytes(tmp_path: Path) -> None:
@@ -128,15 +128,48 @@ def test_rejects_study_with_patient(tmp_path: Path) -> None:
 @pytest.mark.external
 @pytest.mark.parametrize("modality", ["CT", "MR", "CR", "DX"])
 def test_dciodvfy_finds_no_errors(tmp_path: Path, modality: str) -> None:
-    tool = require_tool("dciodvfy")
-    path = generate_study(modality, 1, tmp_path)[0]
-    assert _errors_from(tool, path) == []
+    assert verifier_errors("dciodvfy", generate_study(modality, 1, tmp_path)[0]) == []
 
 
 @pytest.mark.external
 def test_dcentvfy_finds_study_consistent(tmp_path: Path) -> None:
-    tool = require_tool("dcentvfy")
     study = make_study(5)
     paths = generate_study("CT", 2, tmp_path, study=study, **SMALL)
     paths += generate_study("MR", 2, tmp_path, study=study, series_number=2, **SMALL)
-    assert _errors_from(tool, *paths) == []
+    assert verifier_errors("dcentvfy", *paths) == []
+
+
+def test_demo_is_one_patient_one_study(tmp_path: Path) -> None:
+    demo = generate_demo_studies(tmp_path, seed=2, ct_instances=4, mr_instances=2)
+    datasets = [pydicom.dcmread(path) for path in demo.dicom_files]
+    assert len(datasets) == 4 + 2 + 1 + 1
+    assert {ds.StudyInstanceUID for ds in datasets} == {demo.study.study_uid}
+    assert {ds.PatientID for ds in datasets} == {demo.study.patient.patient_id}
+    assert sorted({ds.Modality for ds in datasets}) == ["CT", "DOC", "MR", "OT"]
+    assert len({ds.SOPInstanceUID for ds in datasets}) == len(datasets)
+    assert demo.referral_pdf.read_bytes().startswith(b"%PDF-1.4")
+    assert demo.fhir_document.suffix == ".JSON"
+
+
+def test_demo_support_image_circles_the_ct_nodule(tmp_path: Path) -> None:
+    demo = generate_demo_studies(tmp_path, seed=6, ct_instances=8, mr_instances=1)
+    support = pydicom.dcmread(demo.support_image)
+    source_uid = support.SourceImageSequence[0].ReferencedSOPInstanceUID
+    source = next(
+        ds for ds in map(pydicom.dcmread, demo.dicom_files) if ds.SOPInstanceUID == source_uid
+    )
+    index, row, column, radius = ct_nodule(512, 512, 8, seed=6)
+    assert source.InstanceNumber == index + 1
+    hu = source.pixel_array * float(source.RescaleSlope) + float(source.RescaleIntercept)
+    assert hu[row, column] > -200  # the nodule: soft tissue inside the lung
+    assert hu[row, column + 3 * radius // 2] < -600  # lung around it
+    red, green, blue = (int(v) for v in support.pixel_array[row, column + 2 * radius - 1])
+    assert red > 200 and green > 200 and blue < 50
+
+
+@pytest.mark.external
+def test_demo_passes_dciodvfy_and_dcentvfy(tmp_path: Path) -> None:
+    demo = generate_demo_studies(tmp_path, ct_instances=2, mr_instances=2)
+    for path in demo.dicom_files:
+        assert verifier_errors("dciodvfy", path) == [], path.name
+    assert verifier_errors("dcentvfy", *demo.dicom_files) == []
