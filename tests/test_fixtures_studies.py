@@ -13,6 +13,7 @@ from fixtures.dataset import IMPLEMENTATION_CLASS_UID, character_set
 from fixtures.phantoms import ct_nodule
 from fixtures.studies import (
     DEFAULT_PATIENT,
+    MODALITIES,
     PatientSpec,
     generate_demo_studies,
     generate_study,
@@ -126,9 +127,17 @@ def test_rejects_study_with_patient(tmp_path: Path) -> None:
 
 
 @pytest.mark.external
-@pytest.mark.parametrize("modality", ["CT", "MR", "CR", "DX"])
+@pytest.mark.parametrize("modality", MODALITIES)
 def test_dciodvfy_finds_no_errors(tmp_path: Path, modality: str) -> None:
     assert verifier_errors("dciodvfy", generate_study(modality, 1, tmp_path)[0]) == []
+
+
+@pytest.mark.external
+@pytest.mark.parametrize("modality", ["CT", "MR"])
+def test_odd_sizes_keep_positions_valid(tmp_path: Path, modality: str) -> None:
+    # 0.7 mm x 33 / 2 is not exact in binary: unrounded it overflows a 16-character DS.
+    path = generate_study(modality, 2, tmp_path, rows=33, columns=47)[1]
+    assert verifier_errors("dciodvfy", path) == []
 
 
 @pytest.mark.external
