@@ -182,3 +182,20 @@ def test_demo_passes_dciodvfy_and_dcentvfy(tmp_path: Path) -> None:
     for path in demo.dicom_files:
         assert verifier_errors("dciodvfy", path) == [], path.name
     assert verifier_errors("dcentvfy", *demo.dicom_files) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("patient_id", "", "patient_id"),
+        ("birth_date", "1965-04-12", "birth_date"),
+        ("sex", "male", "sex"),
+    ],
+)
+def test_patient_spec_rejects_bad_fields_without_echoing_them(
+    field: str, value: str, message: str
+) -> None:
+    fields = {"patient_id": "P1", "name": "DOE^JANE", "birth_date": "19800101", "sex": "F"}
+    with pytest.raises(ValueError, match=message) as caught:
+        PatientSpec(**{**fields, field: value})
+    assert not value or value not in str(caught.value)
