@@ -33,6 +33,9 @@ Every chunk but the last holds exactly C plaintext bytes and has flag 0x00; the 
 0 .. C-1 bytes and has flag 0x01, so a plaintext that is a multiple of C (including the empty
 plaintext) ends with an empty final chunk. A reader therefore reads C + 16 bytes at a time: a
 full read is a non-final chunk, a short read is the final chunk and must end the data.
+
+The key belongs to one (secret, document ID) pair, which a sender never reuses; the random
+56-bit prefix still keeps nonces apart should the same pair seal a few envelopes (a retry).
 """
 
 from __future__ import annotations
