@@ -1,0 +1,111 @@
+"""Check that files agree with each other and with the DICOMDIR records that reference them.
+
+Across files this is what dicom3tools' ``dcentvfy`` checks: files of one patient, study or
+series carry the same patient, study and series attributes, and no two files hold the same
+SOP Instance UID. Only the first value seen per entity is kept, so memory grows with the number
+of studies and series, not of files (apart from one UID per file for the duplicate check).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cloudpdi.pdi_dicomdir import Reference
+from cloudpdi.pdi_findings import FindingSink, Rule
+from cloudpdi.pdi_instances import InstanceHeader, attribute_name
+
+
+@dataclass(frozen=True)
+class Entity:
+    """An information entity: the attribute that identifies it and those that must agree."""
+
+    name: str
+    key: str
+    attributes: tuple[str, ...]
+
+
+_PATIENT_ATTRIBUTES = ("PatientName", "PatientBirthDate", "PatientSex")
+ENTITIES = (
+    Entity("patient", "PatientID", _PATIENT_ATTRIBUTES),
+    Entity(
+        "study",
+        "StudyInstanceUID",
+        (
+            "PatientID",
+            *_PATIENT_ATTRIBUTES,
+            "StudyDate",
+            "StudyTime",
+            "StudyID",
+            "AccessionNumber",
+            "ReferringPhysicianName",
+            "StudyDescription",
+        ),
+    ),
+    Entity("series", "SeriesInstanceUID", ("StudyInstanceUID", "Modality", "SeriesNumber")),
+)
+
+
+class ConsistencyCheck:
+    """Feeds on one file's attributes at a time and reports each disagreement once."""
+
+    def __init__(self, sink: FindingSink) -> None:
+        self._sink = sink
+        self._first: dict[tuple[str, str], tuple[str, Mapping[str, str]]] = {}
+        self._reported: set[tuple[str, str, str]] = set()
+        self._instances: dict[str, str] = {}
+
+    def add(self, path: str, attributes: Mapping[str, str]) -> None:
+        """Compare the file at ``path`` with the first file seen of each of its entities."""
+        for entity in ENTITIES:
+            key = attributes.get(entity.key)
+            if key is None:
+                continue
+            first = self._first.setdefault((entity.name, key), (path, attributes))
+            first_path, first_attributes = first
+            for keyword in entity.attributes:
+                mine, theirs = attributes.get(keyword), first_attributes.get(keyword)
+                if mine is None or theirs is None or mine == theirs:
+                    continue
+                if (entity.name, key, keyword) in self._reported:
+                    continue
+                self._reported.add((entity.name, key, keyword))
+                self._sink.error(
+                    Rule.CONS_01,
+                    path,
+                    f"{attribute_name(keyword)} differs between files of one {entity.name} "
+                    f"(this file and {first_path})",
+                )
+        instance = attributes.get("SOPInstanceUID")
+        if instance is not None:
+            other = self._instances.setdefault(instance, path)
+            if other != path:
+                self._sink.error(
+                    Rule.CONS_01, path, f"the SOP Instance UID of this file is also in {other}"
+                )
+
+
+def check_against_record(
+    path: str, header: InstanceHeader, reference: Reference, sink: FindingSink
+) -> None:
+    """Compare a file with what its directory record (and the record's ancestors) say of it."""
+    referenced = (
+        (reference.sop_class, header.attributes.get("SOPClassUID"), "SOP Class UID"),
+        (reference.sop_instance, header.attributes.get("SOPInstanceUID"), "SOP Instance UID"),
+        (reference.transfer_syntax, header.transfer_syntax, "Transfer Syntax UID"),
+    )
+    for claimed, actual, name in referenced:
+        if claimed is not None and actual and claimed != actual:
+            sink.error(
+                Rule.DIR_03,
+                path,
+                f"the directory record's Referenced {name} in File differs from the file's",
+            )
+    for keyword, (record_type, claimed) in reference.keys.items():
+        actual = header.attributes.get(keyword)
+        if actual is not None and claimed != actual:
+            sink.error(
+                Rule.CONS_01,
+                path,
+                f"DICOMDIR {record_type} record and file disagree on {attribute_name(keyword)}",
+            )
