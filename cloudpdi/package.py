@@ -9,7 +9,6 @@ extracts the file set safely and validates it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -21,7 +20,6 @@ from typing import BinaryIO
 
 from cloudpdi.container import BuildResult, Institution, write_file_set_zip
 from cloudpdi.envelope import SCHEME_ID, EnvelopeWriter, decrypt_to_file
-from cloudpdi.envelope_base import format_digest
 from cloudpdi.errors import CloudPDIError
 from cloudpdi.fileset import extract_file_set, open_file_set
 from cloudpdi.pdi_rules import ValidationReport, validate_file_set
@@ -121,36 +119,19 @@ def unpack(
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".unpack-") as work:
         plain = Path(work) / "fileset.zip"
-        with open(package, "rb") as raw:
-            src = _DigestingReader(raw)
-            decrypt_to_file(
+        with open(package, "rb") as src:
+            decrypted = decrypt_to_file(
                 src, plain, token.secret, token.document_id, scheme=token.envelope_scheme
             )
         # The envelope authenticates every chunk; the digest also binds the package to this
-        # token, so a valid envelope swapped in under the same secret is refused too.
-        if src.digest() != token.content_digest:
+        # token, so another valid envelope made with the same secret is refused too.
+        if decrypted.digest != token.content_digest:
             raise DigestMismatchError("the package's digest differs from the token's: not opened")
         with open_file_set(plain) as file_set:
             staged = Path(work) / "fileset"
             files = len(extract_file_set(file_set, staged))
         os.replace(staged, out)
     return UnpackResult(out=out, files=files, validation=validate_file_set(out))
-
-
-class _DigestingReader:
-    """Passes reads through while hashing them, so verifying costs no second read."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
-        self._hash = hashlib.sha256()
-
-    def readinto(self, buffer: bytearray | memoryview, /) -> int:
-        count = self._raw.readinto(buffer) or 0
-        self._hash.update(memoryview(buffer)[:count])
-        return count
-
-    def digest(self) -> str:
-        return format_digest(self._hash.hexdigest())
 
 
 @contextmanager
