@@ -84,7 +84,7 @@ def run_demo(out: Path, *, ct: int, mr: int, seed: int) -> int:
             repository=DEFAULT_REPOSITORY,
             issuer=DEFAULT_ISSUER,
             institution=DEFAULT_INSTITUTION,
-            documents=[studies.referral_pdf],
+            documents=[studies.referral_pdf, studies.fhir_document],
             recipient=_RECEIVER,
             description="CT/MR referral with letter",
         )
@@ -104,7 +104,7 @@ def run_demo(out: Path, *, ct: int, mr: int, seed: int) -> int:
         received.update(files=unpacked.files, validation=unpacked.validation.to_dict())
 
     with run.step("compare what arrived with what was sent") as compared:
-        sent_files = [*studies.dicom_files, studies.referral_pdf]
+        sent_files = [*studies.dicom_files, studies.referral_pdf, studies.fhir_document]
         missing = _digests(sent_files) - _digests(_files(work / "received"))
         compared.update(files_compared=len(sent_files), files_missing_or_changed=len(missing))
 
@@ -164,7 +164,7 @@ def _print_summary(
     print()
     print(f"Cloud-PDI demo ({report['binding']}): {report['verdict']}")
     print(
-        f"  sent      {sent['instances']} instances + {sent['documents']} document, "
+        f"  sent      {sent['instances']} instances + {sent['documents']} documents, "
         f"{sent['ciphertext_bytes'] / 1e6:.1f} MB of ciphertext"
     )
     print(
