@@ -12,15 +12,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from pydicom import dcmread
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.uid import ExplicitVRLittleEndian, MediaStorageDirectoryStorage
+from pydicom.uid import ExplicitVRLittleEndian
 
+from cloudpdi.dicomdir import BASIC_DIRECTORY_STORAGE, DICOMDIR_NAME
+from cloudpdi.dicomfile import DICM_PREFIX, PREAMBLE_LENGTH
 from cloudpdi.pdi_findings import FindingSink, Rule
-from cloudpdi.pdi_instances import DICM_PREFIX, PREAMBLE_LENGTH, attribute_text
-
-#: The one DICOMDIR of a file set (PS3.10 8.6) and its SOP Class, Basic Directory.
-DICOMDIR = "DICOMDIR"
-BASIC_DIRECTORY = str(MediaStorageDirectoryStorage)
+from cloudpdi.pdi_instances import attribute_text
 
 #: Size above which a DICOMDIR is not read: about a million records, far beyond any medium.
 MAX_DICOMDIR_SIZE = 512 * 1024 * 1024
@@ -32,6 +31,7 @@ _NEXT_RECORD = 0x00041400
 _IN_USE = 0x00041410
 _LOWER_LEVEL = 0x00041420
 _INACTIVE = 0x0000
+_UNDEFINED_LENGTH = 0xFFFFFFFF
 #: File-set Consistency Flag value meaning "known inconsistencies" (PS3.3 F.5).
 _INCONSISTENT = 0xFFFF
 
@@ -63,17 +63,22 @@ class Directory:
     references: dict[str, Reference]
 
 
-def read_dicomdir(data: bytes, sink: FindingSink, path: str = DICOMDIR) -> Directory | None:
+def read_dicomdir(data: bytes, sink: FindingSink, path: str = DICOMDIR_NAME) -> Directory | None:
     """Check the DICOMDIR in ``data`` and return its references; None if it cannot be used."""
     if data[PREAMBLE_LENGTH : PREAMBLE_LENGTH + len(DICM_PREFIX)] != DICM_PREFIX:
         sink.error(Rule.DIR_02, path, "DICOMDIR has no 128-byte preamble followed by DICM")
         return None
     try:
         ds = dcmread(io.BytesIO(data))
+        # pydicom reads a cut value short without a word: check lengths before values decode.
+        truncated = _runs_past(ds, len(data))
         records = list(ds.DirectoryRecordSequence)
+        truncated = truncated or any(_runs_past(record, len(data)) for record in records)
     except Exception as exc:  # pydicom raises many types on hostile input
         sink.error(Rule.DIR_02, path, f"DICOMDIR does not parse ({type(exc).__name__})")
         return None
+    if truncated:
+        sink.error(Rule.DIR_02, path, "DICOMDIR is truncated: an element runs past its end")
     _check_header(ds, sink, path)
     by_offset = {record.seq_item_tell: record for record in records}
     contexts = _walk(ds, by_offset, sink, path)
@@ -88,10 +93,8 @@ def read_dicomdir(data: bytes, sink: FindingSink, path: str = DICOMDIR) -> Direc
 
 def _check_header(ds: Dataset, sink: FindingSink, path: str) -> None:
     meta = ds.file_meta
-    if str(meta.get("MediaStorageSOPClassUID", "")) != BASIC_DIRECTORY:
-        sink.error(
-            Rule.DIR_02, path, f"DICOMDIR's SOP Class is not Basic Directory ({BASIC_DIRECTORY})"
-        )
+    if str(meta.get("MediaStorageSOPClassUID", "")) != BASIC_DIRECTORY_STORAGE:
+        sink.error(Rule.DIR_02, path, "DICOMDIR's SOP Class is not Basic Directory")
     if str(meta.get("TransferSyntaxUID", "")) != ExplicitVRLittleEndian:
         sink.error(Rule.DIR_02, path, "DICOMDIR is not encoded in Explicit VR Little Endian")
     if _int(ds, _CONSISTENCY_FLAG) == _INCONSISTENT:
@@ -207,6 +210,19 @@ def _file_id(record: Dataset) -> str | None:
     if not components or not all(isinstance(c, str) and c.strip() for c in components):
         return None
     return "/".join(c.strip() for c in components)
+
+
+def _runs_past(ds: Dataset, size: int) -> bool:
+    """Tell whether an element of ``ds`` not yet decoded claims bytes beyond ``size``."""
+    for tag in list(ds.keys()):
+        element = ds.get_item(tag)
+        if (
+            isinstance(element, RawDataElement)
+            and element.length != _UNDEFINED_LENGTH
+            and element.value_tell + element.length > size
+        ):
+            return True
+    return False
 
 
 def _in_use(record: Dataset) -> bool:

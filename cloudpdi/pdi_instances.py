@@ -22,11 +22,13 @@ from pydicom.tag import BaseTag
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ImplicitVRLittleEndian
 from pydicom.valuerep import PersonName
 
-from cloudpdi.errors import CloudPDIError
-
-#: PS3.10 7.1: a 128-byte preamble, then the four bytes "DICM".
-PREAMBLE_LENGTH = 128
-DICM_PREFIX = b"DICM"
+from cloudpdi.dicomfile import (
+    DICM_PREFIX,
+    PREAMBLE_LENGTH,
+    DicomFileError,
+    NotPart10Error,
+    is_dicom_part10,
+)
 
 #: Bytes a file's header may make us read before we give up on it.
 MAX_HEADER_BYTES = 16 * 1024 * 1024
@@ -71,15 +73,7 @@ _CHUNK = 64 * 1024
 _INFLATE_LIMIT = 1024 * 1024
 
 
-class HeaderError(CloudPDIError):
-    """A DICOM file's header cannot be read as PS3.10 requires."""
-
-
-class NotPart10Error(HeaderError):
-    """The file has no 128-byte preamble followed by "DICM"."""
-
-
-class HeaderTooLargeError(HeaderError):
+class HeaderTooLargeError(DicomFileError):
     """Reading the header would take more than :data:`MAX_HEADER_BYTES`."""
 
 
@@ -129,9 +123,9 @@ def attribute_text(ds: Dataset, keyword: str) -> str | None:
 
 def read_instance(stream: BinaryIO) -> InstanceHeader:
     """Read the header of the DICOM file open in ``stream`` (positioned at its start)."""
-    head = stream.read(PREAMBLE_LENGTH + len(DICM_PREFIX))
-    if len(head) < PREAMBLE_LENGTH + len(DICM_PREFIX) or head[PREAMBLE_LENGTH:] != DICM_PREFIX:
+    if not is_dicom_part10(stream):
         raise NotPart10Error("no 128-byte preamble followed by DICM")
+    stream.seek(PREAMBLE_LENGTH + len(DICM_PREFIX), io.SEEK_CUR)
     reader = _BudgetReader(stream, MAX_HEADER_BYTES)
     try:
         meta = read_dataset(reader, False, True, stop_when=_not_group_0002)
@@ -140,10 +134,10 @@ def read_instance(stream: BinaryIO) -> InstanceHeader:
         )
         syntax = _uid(meta, 0x00020010)
         dataset = _read_dataset(reader, syntax)
-    except HeaderError:
+    except DicomFileError:
         raise
     except Exception as exc:  # pydicom raises many types on hostile input
-        raise HeaderError(f"header does not parse ({type(exc).__name__})") from None
+        raise DicomFileError(f"header does not parse ({type(exc).__name__})") from None
     return InstanceHeader(
         transfer_syntax=syntax,
         meta_sop_class=_uid(meta, 0x00020002),
@@ -159,7 +153,7 @@ def read_instance(stream: BinaryIO) -> InstanceHeader:
 
 def _read_dataset(reader: _BudgetReader, syntax: str) -> Dataset:
     if not syntax:
-        raise HeaderError("no Transfer Syntax UID, so the dataset cannot be decoded")
+        raise DicomFileError("no Transfer Syntax UID, so the dataset cannot be decoded")
     source: BinaryIO = reader
     implicit, little = False, True
     if syntax == ImplicitVRLittleEndian:

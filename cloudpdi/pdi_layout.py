@@ -11,18 +11,14 @@ import re
 from collections.abc import Collection, Iterable
 from pathlib import PurePosixPath
 
-from cloudpdi.pdi_dicomdir import DICOMDIR
+from cloudpdi.dicomdir import DICOMDIR_NAME, FILE_ID_COMPONENT, MAX_FILE_ID_DEPTH
 from cloudpdi.pdi_findings import FindingSink, Rule
+from cloudpdi.readme import README_NAME
 
-README = "README.TXT"
 INDEX = "INDEX.HTM"
 WEB_FOLDER = "IHE_PDI"
 AUTORUN = "AUTORUN.INF"
 
-#: PS3.10 8.2: a File ID has one to eight components.
-MAX_FILE_ID_COMPONENTS = 8
-#: PS3.10 8.2: a component is 1-8 characters from upper-case A-Z, digits and underscore.
-FILE_ID_COMPONENT = re.compile(r"[A-Z0-9_]{1,8}\Z")
 #: An upper-case 8.3 file name (ISO 9660 level 1 d-characters).
 NAME_8_3 = re.compile(r"[A-Z0-9_]{1,8}(?:\.[A-Z0-9_]{1,3})?\Z")
 
@@ -42,12 +38,14 @@ def locate_dicomdir(paths: Collection[str], is_zip: bool, sink: FindingSink) -> 
     folder on, so that one misplacement does not hide every other finding.
     """
     rule = Rule.MEDIA_ZIP_01 if is_zip else Rule.DIR_01
-    dicomdirs = sorted(p for p in paths if PurePosixPath(p).name.upper() == DICOMDIR)
+    dicomdirs = sorted(p for p in paths if PurePosixPath(p).name.upper() == DICOMDIR_NAME)
     if not dicomdirs:
-        sink.error(rule, DICOMDIR, "the file set has no DICOMDIR")
+        sink.error(rule, DICOMDIR_NAME, "the file set has no DICOMDIR")
         return None
     at_root = [p for p in dicomdirs if "/" not in p]
     if at_root:
+        if at_root[0] != DICOMDIR_NAME:
+            sink.error(rule, at_root[0], "DICOMDIR is not named in upper case")
         what = "a second file set" if is_zip else "a second DICOMDIR"
         for extra in dicomdirs:
             if extra != at_root[0]:
@@ -67,11 +65,13 @@ def check_layout(paths: Iterable[str], dicom: Collection[str], sink: FindingSink
     upper = {p.upper() for p in paths}
     if not dicom:
         sink.warning(Rule.STRUCT_01, "", "the file set holds no DICOM file")
-    if README not in upper:
-        sink.error(Rule.README_01, README, "no README.TXT at the root")
+    if README_NAME not in upper:
+        sink.error(Rule.README_01, README_NAME, "no README.TXT at the root")
     if any(p.startswith(WEB_FOLDER + "/") for p in paths) and INDEX not in upper:
         sink.error(Rule.WEB_01, INDEX, "IHE_PDI holds web content but the root has no INDEX.HTM")
     for path in paths:
+        if PurePosixPath(path).name.upper() == DICOMDIR_NAME:
+            continue  # placement and name of every DICOMDIR are locate_dicomdir's job
         if path in dicom:
             _check_dicom_file(path, sink)
         else:
@@ -83,10 +83,10 @@ def _check_dicom_file(path: str, sink: FindingSink) -> None:
     stem, dot, _ = parts[-1].partition(".")
     if dot:
         sink.error(Rule.NAME_02, path, "DICOM file name has an extension")
-    if len(parts) > MAX_FILE_ID_COMPONENTS:
+    if len(parts) > MAX_FILE_ID_DEPTH:
         sink.error(Rule.NAME_03, path, f"File ID has {len(parts)} components, more than 8")
     for index, component in enumerate([*parts[:-1], stem], start=1):
-        if not FILE_ID_COMPONENT.match(component):
+        if not FILE_ID_COMPONENT.fullmatch(component):
             sink.error(
                 Rule.NAME_01,
                 path,
@@ -100,9 +100,9 @@ def _check_other_file(path: str, tree: Collection[str], sink: FindingSink) -> No
     parts = path.split("/")
     name = parts[-1]
     extension = name.rpartition(".")[2].upper() if "." in name else ""
-    if len(parts) > MAX_FILE_ID_COMPONENTS:
+    if len(parts) > MAX_FILE_ID_DEPTH:
         sink.error(Rule.NAME_04, path, f"file lies {len(parts)} levels deep, more than 8")
-    if not NAME_8_3.match(name) or not all(FILE_ID_COMPONENT.match(p) for p in parts[:-1]):
+    if not NAME_8_3.match(name) or not all(FILE_ID_COMPONENT.fullmatch(p) for p in parts[:-1]):
         sink.error(Rule.NAME_04, path, "name is not an upper-case 8.3 name")
     if len(parts) > 1 and parts[0] in tree:
         sink.error(Rule.CONT_01, path, "a file that is not DICOM lies in the DICOM tree")

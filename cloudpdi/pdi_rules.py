@@ -15,15 +15,9 @@ from __future__ import annotations
 import warnings
 from pathlib import Path, PurePosixPath
 
-from pydicom.uid import (
-    JPEG2000,
-    ExplicitVRLittleEndian,
-    JPEG2000Lossless,
-    JPEGBaseline8Bit,
-    JPEGExtended12Bit,
-    JPEGLosslessSV1,
-)
-
+from cloudpdi.container import MEDIA_PROFILES, STD_GEN_CD
+from cloudpdi.dicomdir import DICOMDIR_NAME
+from cloudpdi.dicomfile import DicomFileError, NotPart10Error
 from cloudpdi.errors import CloudPDIError
 from cloudpdi.fileset import (
     DEFAULT_LIMITS,
@@ -34,7 +28,7 @@ from cloudpdi.fileset import (
     open_file_set,
 )
 from cloudpdi.pdi_consistency import ConsistencyCheck, check_against_record
-from cloudpdi.pdi_dicomdir import DICOMDIR, MAX_DICOMDIR_SIZE, Reference, read_dicomdir
+from cloudpdi.pdi_dicomdir import MAX_DICOMDIR_SIZE, Reference, read_dicomdir
 from cloudpdi.pdi_findings import (
     DEFAULT_FINDING_CAP,
     Finding,
@@ -43,17 +37,12 @@ from cloudpdi.pdi_findings import (
     Severity,
     ValidationReport,
 )
-from cloudpdi.pdi_instances import (
-    HeaderError,
-    HeaderTooLargeError,
-    NotPart10Error,
-    read_instance,
-)
-from cloudpdi.pdi_layout import README, check_layout, locate_dicomdir
+from cloudpdi.pdi_instances import HeaderTooLargeError, read_instance
+from cloudpdi.pdi_layout import check_layout, locate_dicomdir
+from cloudpdi.readme import README_NAME
 
 __all__ = [
     "DEFAULT_PROFILE",
-    "PROFILES",
     "Finding",
     "Rule",
     "Severity",
@@ -63,21 +52,7 @@ __all__ = [
     "validate_file_set",
 ]
 
-_JPEG = frozenset({ExplicitVRLittleEndian, JPEGLosslessSV1, JPEGBaseline8Bit, JPEGExtended12Bit})
-_J2K = frozenset({ExplicitVRLittleEndian, JPEG2000Lossless, JPEG2000})
-
-#: Transfer syntaxes each general-purpose application profile allows (PS3.11 annexes D and
-#: the DVD, BD and USB/flash profiles; the JPEG lists match dcmtk's dcmmkdir).
-PROFILES: dict[str, frozenset[str]] = {
-    "STD-GEN-CD": frozenset({ExplicitVRLittleEndian}),
-    "STD-GEN-DVD-JPEG": _JPEG,
-    "STD-GEN-DVD-J2K": _J2K,
-    "STD-GEN-BD-JPEG": _JPEG,
-    "STD-GEN-BD-J2K": _J2K,
-    "STD-GEN-USB-JPEG": _JPEG,
-    "STD-GEN-USB-J2K": _J2K,
-}
-DEFAULT_PROFILE = "STD-GEN-CD"
+DEFAULT_PROFILE = STD_GEN_CD.name
 
 # Bytes of README.TXT read to see that it is plain text.
 _README_SAMPLE = 64 * 1024
@@ -88,11 +63,11 @@ class UnknownProfileError(CloudPDIError, ValueError):
 
 
 def allowed_transfer_syntaxes(profile: str) -> frozenset[str]:
-    """Return the transfer syntax UIDs that ``profile`` allows."""
+    """Return the transfer syntax UIDs that the media profile named ``profile`` allows."""
     try:
-        return PROFILES[profile]
+        return MEDIA_PROFILES[profile].transfer_syntaxes
     except KeyError:
-        known = ", ".join(sorted(PROFILES))
+        known = ", ".join(sorted(MEDIA_PROFILES))
         raise UnknownProfileError(f"unknown profile {profile!r}; use one of {known}") from None
 
 
@@ -168,7 +143,7 @@ class _Run:
         resolved = self._resolve(references, paths) if references is not None else {}
         dicom: set[str] = set()
         for path in paths:
-            if PurePosixPath(path).name.upper() == DICOMDIR:
+            if PurePosixPath(path).name.upper() == DICOMDIR_NAME:
                 continue
             self.files_checked += 1
             reference = resolved.get(path)
@@ -179,8 +154,8 @@ class _Run:
                         Rule.DIR_03, path, "DICOM file is not referenced by any directory record"
                     )
         check_layout(paths, dicom, self.sink)
-        if README in paths:
-            self._check_readme(prefix + README)
+        if README_NAME in paths:
+            self._check_readme(prefix + README_NAME)
 
     def _references(self, dicomdir: str) -> dict[str, Reference] | None:
         entry = self.file_set.entry(dicomdir)
@@ -223,7 +198,7 @@ class _Run:
         except HeaderTooLargeError as exc:
             sink.warning(Rule.FMI_01, path, f"not checked: {exc}")
             return True
-        except HeaderError as exc:
+        except DicomFileError as exc:
             sink.error(Rule.FMI_01, path, str(exc))
             return True
         self.instances_checked += 1
@@ -251,6 +226,6 @@ class _Run:
         with self.file_set.open(stored) as stream:
             sample = stream.read(_README_SAMPLE)
         if not sample.strip():
-            self.sink.warning(Rule.README_01, README, "README.TXT is empty")
+            self.sink.warning(Rule.README_01, README_NAME, "README.TXT is empty")
         elif b"\x00" in sample:
-            self.sink.warning(Rule.README_01, README, "README.TXT is not plain text")
+            self.sink.warning(Rule.README_01, README_NAME, "README.TXT is not plain text")
