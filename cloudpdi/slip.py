@@ -110,7 +110,25 @@ def _find_font(pattern: str, known: tuple[str, ...]) -> str | None:
     return next((path for path in [*known, *matches] if Path(path).is_file()), None)
 
 
-class _Typeface:
+@dataclass(frozen=True)
+class SlipFonts:
+    """Font files for the slip; None means Pillow's built-in font."""
+
+    sans: str | None
+    cjk: str | None
+    mono: str | None
+
+    @classmethod
+    def find(cls) -> SlipFonts:
+        """Return the installed fonts: DejaVu (or fontconfig's choice) and a Japanese font."""
+        return cls(
+            sans=_find_font("sans-serif", SANS_FONT_PATHS),
+            cjk=find_cjk_font(),
+            mono=_find_font("monospace", MONO_FONT_PATHS),
+        )
+
+
+class Typeface:
     """Draws text with the first font that has each character; '?' where none has it."""
 
     def __init__(self, paths: list[str | None], size: int) -> None:
@@ -183,7 +201,7 @@ class _Typeface:
 @dataclass
 class _Line:
     text: str
-    face: _Typeface
+    face: Typeface
     fill: str = "black"
     gap_before: int = 0
 
@@ -211,7 +229,8 @@ def _moment(token_time: datetime) -> str:
     return format_timestamp(token_time).replace("T", " ").replace("Z", " UTC")
 
 
-def _fields(token: Token) -> list[tuple[str, str]]:
+def slip_fields(token: Token) -> list[tuple[str, str]]:
+    """Return the labelled human-readable lines of a slip; the secret is not among them."""
     summary = token.summary
     content = ", ".join(
         [
@@ -236,14 +255,15 @@ def _fields(token: Token) -> list[tuple[str, str]]:
     return fields
 
 
-def _layout(token: Token, width: int, sans: str | None, cjk: str | None) -> list[_Line]:
-    body, title = _Typeface([sans, cjk], TEXT_SIZE), _Typeface([sans, cjk], TITLE_SIZE)
+def _layout(token: Token, width: int, fonts: SlipFonts) -> list[_Line]:
+    body = Typeface([fonts.sans, fonts.cjk], TEXT_SIZE)
+    title = Typeface([fonts.sans, fonts.cjk], TITLE_SIZE)
     lines = [_Line("HI-TOKEN  Cloud-PDI token slip", title)]
-    warning = WARNING + (" " + WARNING_JA if cjk else "")
+    warning = WARNING + (" " + WARNING_JA if fonts.cjk else "")
     lines += [_Line(text, body, "#b00000") for text in body.wrap("WARNING: " + warning, width)]
     lines[1].gap_before = 20
     first = len(lines)
-    for label, value in _fields(token):
+    for label, value in slip_fields(token):
         lines += [_Line(text, body) for text in body.wrap(f"{label}: {value}", width)]
     lines[first].gap_before = 30
     if token.summary.description:
@@ -257,11 +277,11 @@ def _layout(token: Token, width: int, sans: str | None, cjk: str | None) -> list
     return lines
 
 
-def _code_lines(text: str, width: int, sans: str | None) -> list[_Line]:
-    mono = _Typeface([_find_font("monospace", MONO_FONT_PATHS)], CODE_SIZE)
+def _code_lines(text: str, width: int, fonts: SlipFonts) -> list[_Line]:
+    mono = Typeface([fonts.mono], CODE_SIZE)
     per_line = max(1, int(width // mono.width("W" * (GROUP_LENGTH + 1))))
     grouped = group_compact(text, per_line=per_line)
-    label = _Typeface([sans], TEXT_SIZE)
+    label = Typeface([fonts.sans], TEXT_SIZE)
     lines = [_Line("Manual entry (spaces and case do not matter):", label, gap_before=20)]
     return lines + [_Line(line, mono) for line in grouped.splitlines()]
 
@@ -274,15 +294,15 @@ def _qr_image(qr: segno.QRCode, module_pixels: int) -> Image.Image:
     return image.resize((side * module_pixels, side * module_pixels), Image.Resampling.NEAREST)
 
 
-def render_slip(token: Token) -> Image.Image:
+def render_slip(token: Token, *, fonts: SlipFonts | None = None) -> Image.Image:
     """Return the token slip as an RGB image at 300 dpi: A5, taller only if the token is huge."""
+    fonts = fonts or SlipFonts.find()
     text = to_compact(token)
     qr = _qr(text)
     page_width, page_height = A5_PIXELS
     width = page_width - 2 * MARGIN
-    sans, cjk = _find_font("sans-serif", SANS_FONT_PATHS), find_cjk_font()
-    top = _layout(token, width, sans, cjk)
-    bottom = _code_lines(text, width, sans)
+    top = _layout(token, width, fonts)
+    bottom = _code_lines(text, width, fonts)
     text_height = sum(line.height for line in top + bottom)
     modules = qr.symbol_size(scale=1, border=4)[0]
     room = page_height - 2 * MARGIN - text_height - 60
@@ -304,12 +324,14 @@ def render_slip(token: Token) -> Image.Image:
     return page
 
 
-def write_slip(token: Token, path: str | os.PathLike[str]) -> None:
+def write_slip(
+    token: Token, path: str | os.PathLike[str], *, fonts: SlipFonts | None = None
+) -> None:
     """Write the printable token slip as PNG or PDF, chosen by the file suffix."""
     kind = Path(path).suffix.lower()
     if kind not in (".png", ".pdf"):
         raise ValueError("a token slip is written as .png or .pdf")
-    image = render_slip(token)
+    image = render_slip(token, fonts=fonts)
     if kind == ".pdf":
         image.save(path, "PDF", resolution=DPI)
     else:
