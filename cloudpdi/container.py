@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol, cast
 
 from pydicom.dataset import Dataset
 from pydicom.uid import (
@@ -60,6 +60,7 @@ __all__ = [
     "SourceChangedError",
     "SourceError",
     "TransferSyntaxError",
+    "ZipSink",
     "build_file_set",
     "collect_dicom_sources",
     "scan_sources",
@@ -81,6 +82,14 @@ _HIERARCHY = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstance
 _LEVEL_PREFIXES = ("PT", "ST", "SE", "IM")
 
 Progress = Callable[[int, int], None]
+
+
+class ZipSink(Protocol):
+    """Where a streamed ZIP goes: write and flush are enough (no tell, no seek)."""
+
+    def write(self, data: bytes, /) -> int | None: ...
+
+    def flush(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -191,7 +200,7 @@ def build_file_set(
 
 def write_file_set_zip(
     sources: Sequence[Path],
-    sink: BinaryIO,
+    sink: ZipSink,
     *,
     documents: Sequence[Path] = (),
     institution: Institution,
@@ -370,7 +379,7 @@ def _write_folder(plan: _Plan, out: Path, progress: Progress | None) -> None:
 
 
 def _write_zip(
-    plan: _Plan, sink: BinaryIO, deflate_level: int | None, progress: Progress | None
+    plan: _Plan, sink: ZipSink, deflate_level: int | None, progress: Progress | None
 ) -> None:
     method = zipfile.ZIP_STORED if deflate_level is None else zipfile.ZIP_DEFLATED
     stamp = plan.created.timetuple()[:6]
@@ -382,7 +391,11 @@ def _write_zip(
         info.file_size = size  # lets zipfile decide on ZIP64 before the data is written
         return info
 
-    with zipfile.ZipFile(sink, "w", compression=method, compresslevel=deflate_level) as archive:
+    # zipfile only writes and flushes; an unseekable sink makes it use data descriptors.
+    archive = zipfile.ZipFile(
+        cast(BinaryIO, sink), "w", compression=method, compresslevel=deflate_level
+    )
+    with archive:
         archive.writestr(entry([DICOMDIR_NAME], len(plan.dicomdir)), plan.dicomdir)
         archive.writestr(entry([README_NAME], len(plan.readme)), plan.readme)
         for done, item in enumerate(plan.items, 1):
