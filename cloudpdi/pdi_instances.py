@@ -121,19 +121,23 @@ def attribute_text(ds: Dataset, keyword: str) -> str | None:
     return text or None
 
 
-def read_instance(stream: BinaryIO) -> InstanceHeader:
-    """Read the header of the DICOM file open in ``stream`` (positioned at its start)."""
+def read_instance(stream: BinaryIO, size: int | None = None) -> InstanceHeader:
+    """Read the header of the DICOM file open in ``stream`` (positioned at its start).
+
+    With the file's ``size`` known, an element whose length runs past the end of the file is
+    reported as such instead of as a header too large to read.
+    """
     if not is_dicom_part10(stream):
         raise NotPart10Error("no 128-byte preamble followed by DICM")
     stream.seek(PREAMBLE_LENGTH + len(DICM_PREFIX), io.SEEK_CUR)
-    reader = _BudgetReader(stream, MAX_HEADER_BYTES)
+    reader = _BudgetReader(stream, MAX_HEADER_BYTES, size)
     try:
         meta = read_dataset(reader, False, True, stop_when=_not_group_0002)
         missing = tuple(
             name for tag, name in REQUIRED_META.items() if tag not in meta or not meta[tag].value
         )
         syntax = _uid(meta, 0x00020010)
-        dataset = _read_dataset(reader, syntax)
+        dataset = _read_dataset(stream, reader, syntax)
     except DicomFileError:
         raise
     except Exception as exc:  # pydicom raises many types on hostile input
@@ -151,7 +155,8 @@ def read_instance(stream: BinaryIO) -> InstanceHeader:
     )
 
 
-def _read_dataset(reader: _BudgetReader, syntax: str) -> Dataset:
+def _read_dataset(stream: BinaryIO, reader: _BudgetReader, syntax: str) -> Dataset:
+    """Read the compared attributes through ``reader``, a budgeted view of ``stream``."""
     if not syntax:
         raise DicomFileError("no Transfer Syntax UID, so the dataset cannot be decoded")
     source: BinaryIO = reader
@@ -161,7 +166,7 @@ def _read_dataset(reader: _BudgetReader, syntax: str) -> Dataset:
     elif syntax == ExplicitVRBigEndian:
         little = False
     elif syntax == DeflatedExplicitVRLittleEndian:
-        source = _inflate_prefix(reader, _INFLATE_LIMIT)
+        source = _inflate_prefix(stream, _INFLATE_LIMIT)
     return read_dataset(
         source,
         implicit,
@@ -209,13 +214,15 @@ class _BudgetReader(io.RawIOBase):
     """A read-only view of a stream that refuses to read more than ``budget`` bytes in total.
 
     Seeking forward (how skipped values are passed over) is free; a read request larger than
-    what is left is refused before any buffer is allocated for it.
+    what is left, or (when the stream's ``end`` is known) one that starts inside the file and
+    runs past its end, is refused before any buffer is allocated for it.
     """
 
-    def __init__(self, stream: BinaryIO, budget: int) -> None:
+    def __init__(self, stream: BinaryIO, budget: int, end: int | None = None) -> None:
         super().__init__()
         self._stream = stream
         self._left = budget
+        self._end = end
 
     def readable(self) -> bool:
         return True
@@ -224,7 +231,11 @@ class _BudgetReader(io.RawIOBase):
         return True
 
     def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0 or size > self._left:
+        if size is None or size < 0:
+            raise HeaderTooLargeError("header reader asked to read to the end of the file")
+        if self._end is not None and self._stream.tell() < self._end < self._stream.tell() + size:
+            raise DicomFileError("an element's length runs past the end of the file")
+        if size > self._left:
             raise HeaderTooLargeError(f"header needs more than {MAX_HEADER_BYTES} bytes of reads")
         data = self._stream.read(size)
         self._left -= len(data)

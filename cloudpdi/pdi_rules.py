@@ -163,7 +163,7 @@ class _Run:
             self.sink.error(Rule.DIR_02, dicomdir, "DICOMDIR is too large to be checked")
             return None
         with self.file_set.open(dicomdir) as stream:
-            data = stream.read(MAX_DICOMDIR_SIZE)
+            data = stream.read(entry.size)
         directory = read_dicomdir(data, self.sink)
         return directory.references if directory is not None else None
 
@@ -189,7 +189,7 @@ class _Run:
         sink = self.sink
         try:
             with self.file_set.open(stored) as stream:
-                header = read_instance(stream)
+                header = read_instance(stream, self.file_set.entry(stored).size)
         except NotPart10Error as exc:
             if reference is None:
                 return False
