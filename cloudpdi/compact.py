@@ -53,7 +53,7 @@ import unicodedata
 from datetime import UTC, datetime
 
 from cloudpdi.secret import SECRET_LENGTH, Secret
-from cloudpdi.token import (
+from cloudpdi.token_model import (
     DIGEST_ALGORITHM,
     DIGEST_LENGTH,
     MAX_ENCODED_LENGTH,

@@ -24,14 +24,15 @@ from joserfc.jwk import ECKey
 
 from cloudpdi.errors import CloudPDIError
 from cloudpdi.token import (
-    MAX_ENCODED_LENGTH,
     Token,
     TokenMalformed,
     TokenRecipientError,
     TokenSignatureError,
     check_recipient,
+    from_json,
+    to_json,
 )
-from cloudpdi.token_json import from_json, to_json
+from cloudpdi.token_model import MAX_ENCODED_LENGTH
 
 CURVE = "P-256"
 SIGNATURE_ALGORITHM = "ES256"

@@ -21,8 +21,8 @@ from pathlib import Path
 import segno
 from PIL import Image, ImageDraw, ImageFont
 
-from cloudpdi.compact import GROUP_LENGTH, group_compact, to_compact
-from cloudpdi.token import Token, TokenTooLarge, format_timestamp
+from cloudpdi.compact import GROUP_LENGTH
+from cloudpdi.token import Token, TokenTooLarge, format_timestamp, group_compact, to_compact
 
 #: QR error correction level: 15 % of the symbol may be damaged (a folded or stained slip).
 QR_ERROR = "M"

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cloudpdi.secret import SECRET_LENGTH, Secret
-from cloudpdi.token import (
+from cloudpdi.token_model import (
     MAX_ENCODED_LENGTH,
     ContentSummary,
     Facility,

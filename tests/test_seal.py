@@ -31,8 +31,8 @@ from cloudpdi.token import (
     TokenMalformed,
     TokenRecipientError,
     TokenSignatureError,
+    to_json,
 )
-from cloudpdi.token_json import to_json
 from tests.test_token import assert_no_leak, sample_token, tokens
 
 ISSUER = generate_facility_key()

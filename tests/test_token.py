@@ -21,11 +21,6 @@ from cloudpdi.errors import CloudPDIError
 from cloudpdi.secret import SECRET_LENGTH, Secret
 from cloudpdi.token import (
     DEFAULT_LIFETIME,
-    MAX_COUNT,
-    MAX_DESCRIPTION_LENGTH,
-    MAX_ID_LENGTH,
-    MAX_NAME_LENGTH,
-    MAX_PATIENT_REF_LENGTH,
     TOKEN_VERSION,
     ContentSummary,
     Facility,
@@ -39,10 +34,18 @@ from cloudpdi.token import (
     TokenSignatureError,
     TokenTooLarge,
     check_token,
+    from_json,
     issue_token,
     new_document_id,
+    to_json,
 )
-from cloudpdi.token_json import from_json, to_json
+from cloudpdi.token_model import (
+    MAX_COUNT,
+    MAX_DESCRIPTION_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_PATIENT_REF_LENGTH,
+)
 
 PATIENT_REF = "PSEUDO-7Q4X-PATIENT"
 NOW = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
@@ -207,6 +210,12 @@ def test_issue_token_lifetime_rules() -> None:
         issue_token(**base, lifetime=timedelta(days=1), expires_at=until)
     with pytest.raises(TokenMalformed, match="expires_at"):
         issue_token(**base, now=moment, lifetime=timedelta(0))
+    with pytest.raises(TokenMalformed, match="timezone-aware"):
+        issue_token(**base, expires_at=until.replace(tzinfo=None))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        issue_token(**base, now=moment.replace(tzinfo=None))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        check_token(token, now=moment.replace(tzinfo=None))
 
 
 def test_new_document_id_is_128_random_bits_in_base32() -> None:
