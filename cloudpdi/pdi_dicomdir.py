@@ -48,7 +48,6 @@ _LEAF_KEYS = ("InstanceNumber",)
 class Reference:
     """What one directory record, with its PATIENT, STUDY and SERIES ancestors, says of a file."""
 
-    offset: int
     sop_class: str | None
     sop_instance: str | None
     transfer_syntax: str | None
@@ -56,15 +55,13 @@ class Reference:
     keys: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Directory:
-    """The references of a DICOMDIR, by File ID (components joined with "/")."""
+def read_dicomdir(
+    data: bytes, sink: FindingSink, path: str = DICOMDIR_NAME
+) -> dict[str, Reference] | None:
+    """Check the DICOMDIR in ``data`` and return its references by File ID (joined with "/").
 
-    references: dict[str, Reference]
-
-
-def read_dicomdir(data: bytes, sink: FindingSink, path: str = DICOMDIR_NAME) -> Directory | None:
-    """Check the DICOMDIR in ``data`` and return its references; None if it cannot be used."""
+    Returns None when the DICOMDIR cannot be used at all.
+    """
     if data[PREAMBLE_LENGTH : PREAMBLE_LENGTH + len(DICM_PREFIX)] != DICM_PREFIX:
         sink.error(Rule.DIR_02, path, "DICOMDIR has no 128-byte preamble followed by DICM")
         return None
@@ -88,7 +85,7 @@ def read_dicomdir(data: bytes, sink: FindingSink, path: str = DICOMDIR_NAME) -> 
             Rule.DIR_02, path, f"{unreached} directory records cannot be reached from the root"
         )
     _check_patients(records, sink, path)
-    return Directory(_references(by_offset, contexts, sink, path))
+    return _references(by_offset, contexts, sink, path)
 
 
 def _check_header(ds: Dataset, sink: FindingSink, path: str) -> None:
@@ -192,7 +189,6 @@ def _references(
             if (text := attribute_text(record, keyword)) is not None:
                 keys[keyword] = (record_type, text)
         references[file_id] = Reference(
-            offset=offset,
             sop_class=attribute_text(record, "ReferencedSOPClassUIDInFile"),
             sop_instance=attribute_text(record, "ReferencedSOPInstanceUIDInFile"),
             transfer_syntax=attribute_text(record, "ReferencedTransferSyntaxUIDInFile"),

@@ -21,6 +21,8 @@ REPORT_VERSION = 1
 #: Findings kept per requirement and severity; the rest are counted, so that one systematic
 #: fault in a study of thousands of files cannot bury every other finding.
 DEFAULT_FINDING_CAP = 100
+# Longest path a finding shows; real File IDs are at most 8 x 9 characters.
+_MAX_PATH_SHOWN = 240
 
 
 class Rule(StrEnum):
@@ -76,8 +78,9 @@ class Finding:
 class ValidationReport:
     """The findings on one file set, with what was checked and under which profile.
 
-    ``suppressed`` counts findings dropped by the per-requirement cap, keyed
-    ``"<requirement> <severity>"``.
+    ``files_checked`` counts the files looked at (every file but DICOMDIR), and
+    ``instances_checked`` the DICOM files whose header was read. ``suppressed`` counts findings
+    dropped by the per-requirement cap, keyed ``"<requirement> <severity>"``.
     """
 
     source: str
@@ -99,11 +102,6 @@ class ValidationReport:
     def ok(self) -> bool:
         """True when no requirement is broken (warnings and notes allowed)."""
         return not self.errors and not any(key.endswith(Severity.ERROR) for key in self.suppressed)
-
-    @property
-    def requirements(self) -> frozenset[str]:
-        """The requirement IDs that have at least one finding."""
-        return frozenset(f.requirement for f in self.findings)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as plain data: the documented, versioned JSON shape.
@@ -139,13 +137,15 @@ class FindingSink:
 
     def __init__(self, cap: int = DEFAULT_FINDING_CAP) -> None:
         self.cap = cap
+        #: Prepended to every path: where the file set lies inside what was given to check.
+        self.prefix = ""
         self._findings: list[Finding] = []
         self._seen: set[Finding] = set()
         self._kept: Counter[str] = Counter()
         self.suppressed: Counter[str] = Counter()
 
     def add(self, rule: Rule, severity: Severity, path: str, message: str) -> None:
-        finding = Finding(str(rule), severity, path, message)
+        finding = Finding(str(rule), severity, _bounded(self.prefix + path), message)
         if finding in self._seen:
             return
         key = f"{rule} {severity}"
@@ -168,3 +168,8 @@ class FindingSink:
     @property
     def findings(self) -> tuple[Finding, ...]:
         return tuple(sorted(self._findings))
+
+
+def _bounded(path: str) -> str:
+    """Shorten a hostile path so that it cannot flood a report."""
+    return path if len(path) <= _MAX_PATH_SHOWN else path[: _MAX_PATH_SHOWN - 3] + "..."

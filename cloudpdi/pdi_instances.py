@@ -4,6 +4,10 @@ The file is untrusted. Reading stops before group 0028, so pixel data and encaps
 are never read; large values are skipped rather than loaded; and a file whose header would need
 more than :data:`MAX_HEADER_BYTES` of reads is refused, so that memory per file stays small
 whatever a hostile length field claims.
+
+This is stricter than :func:`cloudpdi.dicomfile.read_header`, which serves files we made or
+chose: through pydicom's ``read_partial`` a deflated dataset is inflated whole in memory, and a
+length field is trusted for the size of a read. A received file set must not be able to do that.
 """
 
 from __future__ import annotations

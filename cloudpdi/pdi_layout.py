@@ -20,7 +20,7 @@ WEB_FOLDER = "IHE_PDI"
 AUTORUN = "AUTORUN.INF"
 
 #: An upper-case 8.3 file name (ISO 9660 level 1 d-characters).
-NAME_8_3 = re.compile(r"[A-Z0-9_]{1,8}(?:\.[A-Z0-9_]{1,3})?\Z")
+NAME_8_3 = re.compile(r"[A-Z0-9_]{1,8}(?:\.[A-Z0-9_]{1,3})?")
 
 #: Extensions of web content, which belongs under IHE_PDI (or is the root INDEX.HTM).
 WEB_EXTENSIONS = frozenset({"HTM", "HTML", "XHT", "XHTML", "CSS", "JS"})
@@ -102,7 +102,7 @@ def _check_other_file(path: str, tree: Collection[str], sink: FindingSink) -> No
     extension = name.rpartition(".")[2].upper() if "." in name else ""
     if len(parts) > MAX_FILE_ID_DEPTH:
         sink.error(Rule.NAME_04, path, f"file lies {len(parts)} levels deep, more than 8")
-    if not NAME_8_3.match(name) or not all(FILE_ID_COMPONENT.fullmatch(p) for p in parts[:-1]):
+    if not NAME_8_3.fullmatch(name) or not all(FILE_ID_COMPONENT.fullmatch(p) for p in parts[:-1]):
         sink.error(Rule.NAME_04, path, "name is not an upper-case 8.3 name")
     if len(parts) > 1 and parts[0] in tree:
         sink.error(Rule.CONT_01, path, "a file that is not DICOM lies in the DICOM tree")

@@ -138,6 +138,7 @@ class _Run:
     def check(self) -> None:
         dicomdir = locate_dicomdir([e.path for e in self.file_set], self.is_zip, self.sink)
         prefix = str(PurePosixPath(dicomdir).parent) + "/" if dicomdir and "/" in dicomdir else ""
+        self.sink.prefix = prefix
         paths = [e.path[len(prefix) :] for e in self.file_set if e.path.startswith(prefix)]
         references = self._references(dicomdir) if dicomdir else None
         resolved = self._resolve(references, paths) if references is not None else {}
@@ -160,12 +161,11 @@ class _Run:
     def _references(self, dicomdir: str) -> dict[str, Reference] | None:
         entry = self.file_set.entry(dicomdir)
         if entry.size > MAX_DICOMDIR_SIZE:
-            self.sink.error(Rule.DIR_02, dicomdir, "DICOMDIR is too large to be checked")
+            self.sink.error(Rule.DIR_02, DICOMDIR_NAME, "DICOMDIR is too large to be checked")
             return None
         with self.file_set.open(dicomdir) as stream:
             data = stream.read(entry.size)
-        directory = read_dicomdir(data, self.sink)
-        return directory.references if directory is not None else None
+        return read_dicomdir(data, self.sink)
 
     def _resolve(self, references: dict[str, Reference], paths: list[str]) -> dict[str, Reference]:
         """Map each referenced File ID to the file it names; report what is missing."""

@@ -162,9 +162,44 @@ def test_file_set_one_folder_down_is_checked_from_its_dicomdir(
     clean_root: Path, tmp_path: Path
 ) -> None:
     shutil.copytree(clean_root, tmp_path / "OUTER" / "SET")
+    (tmp_path / "OUTER" / "SET" / "README.TXT").unlink()
     report = validate_file_set(tmp_path / "OUTER")
-    assert [(f.requirement, f.path) for f in report.findings] == [("PDI-DIR-01", "SET/DICOMDIR")]
+    assert [(f.requirement, f.path) for f in report.findings] == [
+        ("PDI-DIR-01", "SET/DICOMDIR"),
+        ("PDI-README-01", "SET/README.TXT"),
+    ]
     assert report.instances_checked == 4
+
+
+def test_folder_without_dicom_content(tmp_path: Path) -> None:
+    (tmp_path / "README.TXT").write_bytes(b"hello")
+    assert _kinds(validate_file_set(tmp_path)) == {
+        ("PDI-DIR-01", Severity.ERROR),
+        ("PDI-STRUCT-01", Severity.WARNING),
+    }
+
+
+def test_lower_case_dicomdir_is_used_and_reported(copy: Path) -> None:
+    (copy / "DICOMDIR").rename(copy / "dicomdir")
+    report = validate_file_set(copy)
+    assert [(f.requirement, f.path) for f in report.findings] == [("PDI-DIR-01", "dicomdir")]
+    assert report.instances_checked == 4
+
+
+def test_dicom_file_in_web_folder_is_reported(copy: Path) -> None:
+    (copy / "IHE_PDI").mkdir()
+    (copy / "INDEX.HTM").write_bytes(b"<html></html>")
+    (copy / IMAGE).rename(copy / "IHE_PDI" / "IM000001")
+    report = validate_file_set(copy)
+    assert ("PDI-WEB-01", "IHE_PDI/IM000001") in {(f.requirement, f.path) for f in report.findings}
+
+
+def test_hostile_long_names_are_shortened_in_findings(copy: Path) -> None:
+    deep = copy.joinpath(*["A" * 200] * 3)
+    deep.mkdir(parents=True)
+    (deep / "X").write_bytes(b"x")
+    report = validate_file_set(copy)
+    assert report.findings and all(len(f.path) <= 240 for f in report.findings)
 
 
 def test_web_content_under_ihe_pdi_with_index_is_clean(copy: Path) -> None:
