@@ -39,7 +39,7 @@ recipient       text ID, text name (only if flag bit 0)
 patient_ref     text (only if flag bit 1)
 ==============  ======================================================================
 
-Reading ignores case, spaces and hyphens, and applies Unicode NFKC first so that text typed
+Reading ignores case, white space and hyphens, and applies Unicode NFKC first so that text typed
 with a Japanese input method in full-width mode (full-width letters, digits and colon)
 reads the same. A text that reads but is not exactly what the writer would produce is
 refused: one token, one text.
@@ -272,12 +272,22 @@ def _describe(wrong: list[int], total: int) -> str:
     return f"the compact text is mistyped in {noun} {shown}{more} (of {total}, after '{PREFIX}')"
 
 
+def _one_typo_away(typed: str, expected: str) -> bool:
+    """Tell whether ``typed`` is ``expected`` with one substitution or one adjacent swap."""
+    differences = [i for i, (a, b) in enumerate(zip(typed, expected, strict=True)) if a != b]
+    if len(differences) == 1:
+        return True
+    if len(differences) != 2 or differences[1] != differences[0] + 1:
+        return False
+    first, second = differences
+    return typed[first] == expected[second] and typed[second] == expected[first]
+
+
 def _check_prefix(prefix: str) -> None:
     if prefix == PREFIX:
         return
-    differences = sum(a != b for a, b in zip(prefix.ljust(len(PREFIX)), PREFIX, strict=True))
-    # Close to the prefix means a typo (or a format version this reader does not know).
-    if differences <= 2:
+    # One typo away is a mistyped prefix (or a format version this reader does not know).
+    if _one_typo_away(prefix.ljust(len(PREFIX)), PREFIX):
         raise TokenCheckCodeError(
             f"the compact text should start with '{PREFIX}': the start is mistyped, "
             "or the token uses a version this reader does not know"
