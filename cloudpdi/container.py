@@ -389,6 +389,8 @@ def _write_zip(
         info.compress_type = method
         info.external_attr = _ZIP_FILE_MODE
         info.file_size = size  # lets zipfile decide on ZIP64 before the data is written
+        # zipfile applies the archive's level only to ZipInfo objects it makes itself.
+        info._compresslevel = deflate_level  # type: ignore[attr-defined]
         return info
 
     # zipfile only writes and flushes; an unseekable sink makes it use data descriptors.

@@ -234,6 +234,19 @@ def test_zip_file_build_equals_the_folder_build_and_can_store(
         assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_STORED}
 
 
+def test_deflate_level_applies_to_every_entry(sources: list[Path]) -> None:
+    sizes = {}
+    for level in (1, 9):
+        sink = io.BytesIO()
+        write_file_set_zip(
+            sources, sink, institution=INSTITUTION, created=CREATED, deflate_level=level
+        )
+        with zipfile.ZipFile(sink) as archive:
+            sizes[level] = {i.filename: i.compress_size for i in archive.infolist()}
+    smaller = [name for name in sizes[1] if sizes[9][name] < sizes[1][name]]
+    assert {name.split("/")[0] for name in smaller} >= {"DICOMDIR", "DICOM"}
+
+
 def test_validator_finds_nothing_wrong(folder: tuple[Path, BuildResult], tmp_path: Path) -> None:
     out, _ = folder
     shutil.make_archive(str(tmp_path / "copy"), "zip", out)
