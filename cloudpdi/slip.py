@@ -128,12 +128,20 @@ class SlipFonts:
         )
 
 
+def _load_font(path: str, size: int) -> ImageFont.FreeTypeFont | None:
+    # A broken font file costs some characters ('?'), never the slip.
+    try:
+        return ImageFont.truetype(path, size)
+    except OSError:
+        return None
+
+
 class Typeface:
     """Draws text with the first font that has each character; '?' where none has it."""
 
     def __init__(self, paths: list[str | None], size: int) -> None:
         self.size = size
-        fonts = [ImageFont.truetype(path, size) for path in paths if path is not None]
+        fonts = [font for path in paths if path and (font := _load_font(path, size))]
         self.fonts = fonts or [ImageFont.load_default(size=size)]
         # A character a font lacks renders as that font's .notdef glyph.
         self._notdef = [self._glyph(font, "\U0010fffd") for font in self.fonts]
@@ -161,7 +169,7 @@ class Typeface:
     def runs(self, text: str) -> list[tuple[str, ImageFont.FreeTypeFont]]:
         """Return the text cut into runs of one font each, undrawable characters as '?'."""
         runs: list[tuple[str, ImageFont.FreeTypeFont]] = []
-        for char in text.replace("\t", " "):
+        for char in text:
             font = self._font_for(char)
             if font is None:
                 char, font = "?", self.fonts[0]
@@ -172,11 +180,13 @@ class Typeface:
         return runs
 
     def width(self, text: str) -> float:
+        """Return the drawn width of ``text`` in pixels."""
         return sum(font.getlength(run) for run, font in self.runs(text))
 
     def draw(
         self, canvas: ImageDraw.ImageDraw, x: float, baseline: float, text: str, fill: str
     ) -> None:
+        """Draw ``text`` with its left end on the baseline at (x, baseline)."""
         for run, font in self.runs(text):
             canvas.text((x, baseline), run, font=font, fill=fill, anchor="ls")
             x += font.getlength(run)

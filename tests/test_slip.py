@@ -187,3 +187,13 @@ def test_slip_without_any_font_file_still_renders(tmp_path: Path) -> None:
 def test_slip_with_a_latin_font_only_renders() -> None:
     image = render_slip(sample_token(), fonts=SlipFonts(sans=DEJAVU, cjk=None, mono=DEJAVU))
     assert image.size[0] == A5_PIXELS[0]
+
+
+def test_a_broken_font_file_falls_back_to_the_built_in_font(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.ttf"
+    broken.write_bytes(b"not a font")
+    face = Typeface([str(broken)], 30)
+    assert len(face.fonts) == 1
+    assert "".join(run for run, _ in face.runs("胸部 CT")) == "?? CT"
+    image = render_slip(sample_token(), fonts=SlipFonts(str(broken), str(broken), str(broken)))
+    assert image.size[0] == A5_PIXELS[0]
