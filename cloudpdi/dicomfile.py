@@ -41,7 +41,10 @@ class NotPart10Error(DicomFileError):
 
 
 def is_dicom_part10(stream: BinaryIO) -> bool:
-    """Tell whether ``stream`` starts with a preamble and "DICM"; a seekable stream is rewound."""
+    """Tell whether ``stream`` starts with a preamble and "DICM" (PS3.10 7.1).
+
+    Reads 132 bytes from the current position; a seekable stream is put back where it was.
+    """
     start = stream.tell() if stream.seekable() else None
     lead_in = stream.read(_PART10_LEAD_IN)
     if start is not None:
@@ -55,7 +58,8 @@ def read_header(
     """Read the File Meta Information and the dataset up to the pixel data, never the pixels.
 
     ``tags`` (tag numbers or keywords) limits the dataset to those attributes (and Specific
-    Character Set, so text decodes) and stops reading after the last of them. Raises
+    Character Set, so text decodes) and stops reading after the last of them. A stream must be
+    seekable and positioned at the start of the preamble. Raises
     :class:`NotPart10Error` for a file without "DICM" and :class:`DicomFileError` for a
     malformed one; messages name the file, never its content.
     """
@@ -65,7 +69,7 @@ def read_header(
     return _read_stream(source, tags, str(getattr(source, "name", "stream")))
 
 
-def tag_list(tags: Iterable[TagLike]) -> list[BaseTag]:
+def _tag_list(tags: Iterable[TagLike]) -> list[BaseTag]:
     """Return ``tags`` (numbers, keywords or tags) as a list of :class:`BaseTag`."""
     resolved = []
     for tag in tags:
@@ -81,7 +85,7 @@ def tag_list(tags: Iterable[TagLike]) -> list[BaseTag]:
 def _read_stream(stream: BinaryIO, tags: Iterable[TagLike] | None, name: str) -> FileDataset:
     if not is_dicom_part10(stream):
         raise NotPart10Error(f"{name} is not a DICOM Part 10 file (no preamble and DICM prefix)")
-    wanted = tag_list(tags) if tags is not None else None
+    wanted = _tag_list(tags) if tags is not None else None
     last = max(wanted, default=0) if wanted is not None else FIRST_PIXEL_DATA_TAG
 
     def past_header(tag: BaseTag, vr: str | None, length: int) -> bool:
