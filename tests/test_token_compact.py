@@ -89,7 +89,7 @@ def test_compact_round_trips_any_token(token: Token) -> None:
     assert set(text) <= QR_ALPHANUMERIC
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(typed())
 def test_compact_reads_grouped_lower_case_and_spaced_text(case: tuple[Token, str]) -> None:
     token, text = case
