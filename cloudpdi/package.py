@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -25,6 +25,7 @@ from cloudpdi.fileset import extract_file_set, open_file_set
 from cloudpdi.pdi_rules import ValidationReport, validate_file_set
 from cloudpdi.secret import Secret
 from cloudpdi.token import (
+    DEFAULT_LIFETIME,
     ContentSummary,
     Facility,
     Token,
@@ -32,8 +33,6 @@ from cloudpdi.token import (
     issue_token,
     new_document_id,
 )
-
-DEFAULT_LIFETIME = timedelta(days=14)
 
 
 class PackageError(CloudPDIError):

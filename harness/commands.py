@@ -9,12 +9,11 @@ import sys
 from pathlib import Path
 
 from cloudpdi.container import Institution, build_file_set, collect_dicom_sources
-from cloudpdi.pdi_rules import ValidationReport, validate_file_set
-from cloudpdi.slip import write_qr, write_slip
-
 from cloudpdi.package import pack as pack_files
 from cloudpdi.package import unpack as unpack_files
+from cloudpdi.pdi_rules import ValidationReport, validate_file_set
 from cloudpdi.secret import REDACTED
+from cloudpdi.slip import write_qr, write_slip
 from cloudpdi.token import Facility, Token, from_compact, from_json, to_json
 from fixtures.studies import MODALITIES as STUDY_MODALITIES
 from fixtures.studies import generate_study

@@ -19,10 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cloudpdi.slip import write_qr, write_slip
-
 from cloudpdi import REFERENCE_BINDING, __version__
 from cloudpdi.package import pack, unpack
+from cloudpdi.slip import write_qr, write_slip
 from cloudpdi.token import Facility, from_compact, to_compact
 from fixtures.studies import generate_demo_studies
 from harness.commands import (
@@ -160,7 +159,7 @@ def _digests(paths: Iterable[Path]) -> set[str]:
 def _print_summary(
     report: dict[str, Any], sent: dict[str, Any], received: dict[str, Any], compared: dict[str, Any]
 ) -> None:
-    validation = received["validation"]
+    counts = received["validation"]["counts"]
     print()
     print(f"Cloud-PDI demo ({report['binding']}): {report['verdict']}")
     print(
@@ -168,8 +167,8 @@ def _print_summary(
         f"{sent['ciphertext_bytes'] / 1e6:.1f} MB of ciphertext"
     )
     print(
-        f"  received  {received['files']} files; validation: {len(validation['errors'])} errors,"
-        f" {len(validation['warnings'])} warnings"
+        f"  received  {received['files']} files; validation: "
+        f"{counts['ERROR']} errors, {counts['WARNING']} warnings"
     )
     print(
         f"  compared  {compared['files_compared']} files, "

@@ -8,6 +8,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -79,7 +80,7 @@ def test_pack_unpack_and_token_forms(
     assert code == 0, err
     assert stat.S_IMODE(os.stat(token_file).st_mode) == 0o600
     secret = read_token_file(token_file).secret.reveal()
-    assert read_token_file(token_file).expires_at.year == 2099
+    assert read_token_file(token_file).expires_at == datetime(2098, 12, 31, 15, tzinfo=UTC)
 
     code, shown, _ = run(capsys, "token", "show", token_file)
     assert code == 0
