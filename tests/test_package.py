@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cloudpdi.container import Institution
 
+from cloudpdi.container import Institution
 from cloudpdi.envelope import EnvelopeError
 from cloudpdi.package import DigestMismatchError, PackageError, PackResult, pack, unpack
 from cloudpdi.token import Facility, TokenExpired, TokenRecipientError
