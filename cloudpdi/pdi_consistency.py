@@ -103,9 +103,26 @@ def check_against_record(
             )
     for keyword, (record_type, claimed) in reference.keys.items():
         actual = header.attributes.get(keyword)
-        if actual is not None and claimed != actual:
+        if actual is not None and not _record_agrees(keyword, claimed, actual):
             sink.error(
                 Rule.CONS_01,
                 path,
                 f"DICOMDIR {record_type} record and file disagree on {attribute_name(keyword)}",
             )
+
+
+def _record_agrees(keyword: str, claimed: str, actual: str) -> bool:
+    """Tell whether a record key agrees with the file's value.
+
+    A record may leave out trailing name groups (e.g. keep only the alphabetic one of a
+    Japanese name when the DICOMDIR has no character set for the others): that loses, but does
+    not contradict. Any group it does hold must equal the file's.
+    """
+    if claimed == actual:
+        return True
+    if keyword != "PatientName":
+        return False
+    mine, theirs = claimed.split("="), actual.split("=")
+    return len(mine) <= len(theirs) and all(
+        m in ("", t) for m, t in zip(mine, theirs, strict=False)
+    )

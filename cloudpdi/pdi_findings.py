@@ -109,7 +109,7 @@ class ValidationReport:
         Keys: ``format``, ``version``, ``source``, ``profile``, ``ok``, ``files_checked``,
         ``instances_checked``, ``counts`` (findings per severity, suppressed ones included),
         ``suppressed`` and ``findings`` (each with ``requirement``, ``severity``, ``path``,
-        ``message``), sorted by requirement, path and message.
+        ``message``), sorted by requirement, severity, path and message.
         """
         counts = Counter(str(f.severity) for f in self.findings)
         for key, number in self.suppressed.items():

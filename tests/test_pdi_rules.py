@@ -33,7 +33,7 @@ from cloudpdi.pdi_rules import (
     validate_file_set,
 )
 from features.catalog import load_catalog
-from fixtures.broken import make_broken_file_set, make_clean_file_set
+from fixtures.broken import make_broken_file_set, make_clean_file_set, set_record_attribute
 from fixtures.studies import generate_study
 
 IMAGE = "DICOM/PT000001/ST000001/SE000001/IM000001"
@@ -247,6 +247,14 @@ def test_names_differing_only_in_kanji_are_inconsistent(copy: Path) -> None:
     report = validate_file_set(copy)
     assert _kinds(report) == {("PDI-CONS-01", Severity.ERROR)}
     assert any("DICOMDIR PATIENT record" in f.message for f in report.findings)
+
+
+def test_record_may_keep_only_the_alphabetic_name(copy: Path) -> None:
+    alphabetic = str(dcmread(copy / IMAGE, stop_before_pixels=True).PatientName).split("=")[0]
+    set_record_attribute(copy, "PatientName", alphabetic, "PATIENT")
+    assert validate_file_set(copy).findings == ()
+    set_record_attribute(copy, "PatientName", f"{alphabetic}=山本^太郎", "PATIENT")
+    assert _kinds(validate_file_set(copy)) == {("PDI-CONS-01", Severity.ERROR)}
 
 
 def test_person_names_and_numbers_compare_by_meaning() -> None:
