@@ -66,6 +66,7 @@ class Finding:
     message: str
 
     def to_dict(self) -> dict[str, str]:
+        """Return the finding as plain data (part of the report's JSON shape)."""
         return {
             "requirement": self.requirement,
             "severity": str(self.severity),
@@ -145,6 +146,7 @@ class FindingSink:
         self.suppressed: Counter[str] = Counter()
 
     def add(self, rule: Rule, severity: Severity, path: str, message: str) -> None:
+        """Record a finding, unless it is a duplicate or over the cap for its kind."""
         finding = Finding(str(rule), severity, _bounded(self.prefix + path), message)
         if finding in self._seen:
             return
@@ -167,6 +169,7 @@ class FindingSink:
 
     @property
     def findings(self) -> tuple[Finding, ...]:
+        """The kept findings, sorted."""
         return tuple(sorted(self._findings))
 
 

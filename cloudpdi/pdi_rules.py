@@ -136,6 +136,7 @@ class _Run:
         self.instances_checked = 0
 
     def check(self) -> None:
+        """Run every check on the file set, reporting into the sink."""
         dicomdir = locate_dicomdir([e.path for e in self.file_set], self.is_zip, self.sink)
         prefix = str(PurePosixPath(dicomdir).parent) + "/" if dicomdir and "/" in dicomdir else ""
         self.sink.prefix = prefix

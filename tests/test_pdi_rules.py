@@ -33,7 +33,8 @@ from cloudpdi.pdi_rules import (
     validate_file_set,
 )
 from features.catalog import load_catalog
-from fixtures.broken import make_broken_file_set, make_clean_file_set, set_record_attribute
+from fixtures.broken import make_broken_file_set, make_clean_file_set
+from fixtures.broken_edits import set_record_attribute
 from fixtures.studies import generate_study
 
 IMAGE = "DICOM/PT000001/ST000001/SE000001/IM000001"
