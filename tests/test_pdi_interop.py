@@ -39,9 +39,8 @@ def file_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 500-instance CT and a 20-instance MR series of one (Japanese) patient, and a letter."""
     root = tmp_path_factory.mktemp("interop")
     study = make_study(21)
-    ct = generate_study(
-        "CT", CT_INSTANCES, root / "src", study=study, series_number=1, rows=256, columns=256
-    )
+    # Full-size 512 x 512 CT slices: about 250 MiB, as a real referral would carry.
+    ct = generate_study("CT", CT_INSTANCES, root / "src", study=study, series_number=1)
     mr = generate_study("MR", MR_INSTANCES, root / "src", study=study, series_number=2)
     letter = write_referral_pdf(root / "referral.pdf", patient=study.patient, date=study.date)
     out = root / "fileset"
