@@ -148,7 +148,9 @@ class Upload(HTTPEndpoint):
     async def head(self, request: Request) -> Response:
         """Answer how many bytes the upload holds."""
         _check_version(request)
-        record = _own_upload(request)
+        # Under the lock: an offset read while a PATCH is publishing would claim success early.
+        async with repository_of(request).upload_lock(_own_upload(request).upload_id):
+            record = _own_upload(request)
         headers = {
             **_RESUMABLE,
             "Upload-Offset": str(record.offset),
