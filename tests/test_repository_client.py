@@ -238,9 +238,7 @@ def test_head_reads_size_digest_and_expiry(
     router.head(f"/documents/{DOC}").mock(return_value=httpx.Response(200, headers=headers))
     info = client.head(DOC)
     assert (info.size, info.digest) == (1000, DIGEST)
-    assert (
-        info.expires_at is not None and info.expires_at.isoformat() == "2030-01-02T03:04:05+00:00"
-    )
+    assert info.expires_at == datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def test_delete_sends_the_facility_key_and_maps_refusals(
