@@ -49,7 +49,9 @@ def require_facility(identity: Identity) -> str:
 
 
 def require_admin(identity: Identity) -> None:
-    """Raise 401 unless the request carries the admin key."""
+    """Raise 401 (no credentials) or 403 (a facility's) unless the request has the admin key."""
+    if identity.facility is not None:
+        raise forbidden("this operation needs the admin key")
     if not identity.admin:
         raise unauthorized("this operation needs the admin key")
 
