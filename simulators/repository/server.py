@@ -7,6 +7,7 @@ an h11 protocol that adds it as the ASGI TLS extension (``scope["extensions"]["t
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import ssl
 import threading
@@ -138,12 +139,22 @@ class RepositoryServer:
         self.stop()
 
 
+def _stopped(signum: int, frame: object) -> None:
+    """Take the SIGTERM that uvicorn raises again after its graceful shutdown."""
+
+
 def serve_repository(config: RepositoryConfig) -> None:
-    """Serve the repository in this process until SIGINT or SIGTERM; print the base URL first."""
+    """Serve the repository in this process until SIGINT or SIGTERM; print the base URL first.
+
+    SIGTERM ends the call normally (exit status 0); SIGINT raises KeyboardInterrupt, as usual.
+    Call it from the main thread.
+    """
     app = create_app(config)
     sock = _bind(config)
     print(f"repository listening on {base_url(config, sock.getsockname()[1])}", flush=True)
+    previous = signal.signal(signal.SIGTERM, _stopped)
     try:
         uvicorn.Server(_uvicorn_config(app, config)).run(sockets=[sock])
     finally:
+        signal.signal(signal.SIGTERM, previous)
         app.state.repository.close()
