@@ -140,10 +140,11 @@ class S3Storage:
         """Stream a ranged GET of the object."""
         if end is not None and end <= start:
             return
-        last = "" if end is None else str(end - 1)
-        answer = self.client.get_object(
-            Bucket=self.settings.bucket, Key=self._name(key), Range=f"bytes={start}-{last}"
-        )
+        ranged = {}
+        if start or end is not None:
+            # Only when needed: S3 refuses any range of an empty object.
+            ranged["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
+        answer = self.client.get_object(Bucket=self.settings.bucket, Key=self._name(key), **ranged)
         body = answer["Body"]
         try:
             yield from body.iter_chunks(READ_SIZE)
