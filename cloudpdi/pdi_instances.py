@@ -1,41 +1,21 @@
-"""Read what the PDI checks need from one DICOM file: its meta header and a few attributes.
+"""What the PDI checks compare of one DICOM file: its meta header and a few attributes.
 
-The file is untrusted. Reading stops before group 0028, so pixel data and encapsulated documents
-are never read; large values are skipped rather than loaded; and a file whose header would need
-more than :data:`MAX_HEADER_BYTES` of reads is refused, so that memory per file stays small
-whatever a hostile length field claims.
-
-This is stricter than :func:`cloudpdi.dicomfile.read_header`, which serves files we made or
-chose: through pydicom's ``read_partial`` a deflated dataset is inflated whole in memory, and a
-length field is trusted for the size of a read. A received file set must not be able to do that.
+The file is read by :func:`cloudpdi.dicomfile.read_header`, bounded against hostile lengths and
+deflate bombs; here the attributes the checks compare are picked out and normalised.
 """
 
 from __future__ import annotations
 
-import io
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from pydicom.datadict import dictionary_description, tag_for_keyword
 from pydicom.dataset import Dataset
-from pydicom.filereader import read_dataset
 from pydicom.multival import MultiValue
-from pydicom.tag import BaseTag
-from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ImplicitVRLittleEndian
 from pydicom.valuerep import PersonName
 
-from cloudpdi.dicomfile import (
-    DICM_PREFIX,
-    PREAMBLE_LENGTH,
-    DicomFileError,
-    NotPart10Error,
-    is_dicom_part10,
-)
-
-#: Bytes a file's header may make us read before we give up on it.
-MAX_HEADER_BYTES = 16 * 1024 * 1024
+from cloudpdi.dicomfile import read_header
 
 #: File Meta Information elements of Type 1 (PS3.10 Table 7.1-1), by tag.
 REQUIRED_META = {
@@ -67,18 +47,9 @@ ATTRIBUTES = (
     "SeriesNumber",
     "InstanceNumber",
 )
-_TAGS = [BaseTag(tag_for_keyword(keyword)) for keyword in ATTRIBUTES]
-# Every attribute above lies in groups 0008-0020: reading stops at the first later element.
-_LAST_GROUP = 0x0020
-# Values above this size are skipped, not read: none of the attributes above is that long.
-_DEFER_SIZE = 64 * 1024
-_CHUNK = 64 * 1024
-# Bytes of a deflated dataset inflated to find its header: far more than any real header.
-_INFLATE_LIMIT = 1024 * 1024
-
-
-class HeaderTooLargeError(DicomFileError):
-    """Reading the header would take more than :data:`MAX_HEADER_BYTES`."""
+# A longer value is hostile (none of the attributes above comes near it): it reads as absent,
+# so that what is kept per file stays small.
+_MAX_VALUE_LENGTH = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -126,58 +97,24 @@ def attribute_text(ds: Dataset, keyword: str) -> str | None:
 
 
 def read_instance(stream: BinaryIO, size: int | None = None) -> InstanceHeader:
-    """Read the header of the DICOM file open in ``stream`` (positioned at its start).
+    """Read what the checks compare from the DICOM file open in ``stream`` (at its start).
 
-    With the file's ``size`` known, an element whose length runs past the end of the file is
-    reported as such instead of as a header too large to read.
+    ``size``, the file's size, lets a length running past its end be reported as such. Raises
+    the errors of :func:`cloudpdi.dicomfile.read_header`.
     """
-    if not is_dicom_part10(stream):
-        raise NotPart10Error("no 128-byte preamble followed by DICM")
-    stream.seek(PREAMBLE_LENGTH + len(DICM_PREFIX), io.SEEK_CUR)
-    reader = _BudgetReader(stream, MAX_HEADER_BYTES, size)
-    try:
-        meta = read_dataset(reader, False, True, stop_when=_not_group_0002)
-        missing = tuple(
-            name for tag, name in REQUIRED_META.items() if tag not in meta or not meta[tag].value
-        )
-        syntax = _uid(meta, 0x00020010)
-        dataset = _read_dataset(stream, reader, syntax)
-    except DicomFileError:
-        raise
-    except Exception as exc:  # pydicom raises many types on hostile input
-        raise DicomFileError(f"header does not parse ({type(exc).__name__})") from None
+    header = read_header(stream, ATTRIBUTES, size=size)
+    meta = header.file_meta
     return InstanceHeader(
-        transfer_syntax=syntax,
+        transfer_syntax=_uid(meta, 0x00020010),
         meta_sop_class=_uid(meta, 0x00020002),
         meta_sop_instance=_uid(meta, 0x00020003),
-        missing_meta=missing,
+        missing_meta=tuple(name for tag, name in REQUIRED_META.items() if _missing(meta, tag)),
         attributes={
             keyword: text
             for keyword in ATTRIBUTES
-            if (text := attribute_text(dataset, keyword)) is not None
+            if (text := attribute_text(header, keyword)) is not None
+            and len(text) <= _MAX_VALUE_LENGTH
         },
-    )
-
-
-def _read_dataset(stream: BinaryIO, reader: _BudgetReader, syntax: str) -> Dataset:
-    """Read the compared attributes through ``reader``, a budgeted view of ``stream``."""
-    if not syntax:
-        raise DicomFileError("no Transfer Syntax UID, so the dataset cannot be decoded")
-    source: BinaryIO = reader
-    implicit, little = False, True
-    if syntax == ImplicitVRLittleEndian:
-        implicit = True
-    elif syntax == ExplicitVRBigEndian:
-        little = False
-    elif syntax == DeflatedExplicitVRLittleEndian:
-        source = _inflate_prefix(stream, _INFLATE_LIMIT)
-    return read_dataset(
-        source,
-        implicit,
-        little,
-        stop_when=_past_compared_groups,
-        defer_size=_DEFER_SIZE,
-        specific_tags=list(_TAGS),
     )
 
 
@@ -188,65 +125,8 @@ def _uid(ds: Dataset, tag: int) -> str:
         return ""
 
 
-def _not_group_0002(tag: BaseTag, vr: str | None, length: int) -> bool:
-    return tag >> 16 != 0x0002
-
-
-def _past_compared_groups(tag: BaseTag, vr: str | None, length: int) -> bool:
-    return tag >> 16 > _LAST_GROUP
-
-
-def _inflate_prefix(stream: BinaryIO, limit: int) -> BinaryIO:
-    """Inflate at most ``limit`` bytes of a deflated dataset: enough for its header.
-
-    pydicom would inflate the whole dataset in memory; a small deflated file can expand without
-    bound, so only the prefix that holds the compared attributes is inflated.
-    """
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    out = bytearray()
-    while len(out) < limit:
-        chunk = stream.read(_CHUNK)
-        if not chunk:
-            break
-        out += inflater.decompress(chunk, limit - len(out))
-        if inflater.unconsumed_tail:
-            break
-    return io.BytesIO(bytes(out))
-
-
-class _BudgetReader(io.RawIOBase):
-    """A read-only view of a stream that refuses to read more than ``budget`` bytes in total.
-
-    Seeking forward (how skipped values are passed over) is free; a read request larger than
-    what is left, or (when the stream's ``end`` is known) one that starts inside the file and
-    runs past its end, is refused before any buffer is allocated for it.
-    """
-
-    def __init__(self, stream: BinaryIO, budget: int, end: int | None = None) -> None:
-        super().__init__()
-        self._stream = stream
-        self._left = budget
-        self._end = end
-
-    def readable(self) -> bool:
+def _missing(ds: Dataset, tag: int) -> bool:
+    try:
+        return tag not in ds or not ds[tag].value
+    except Exception:  # an unreadable value is as good as none
         return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            raise HeaderTooLargeError("header reader asked to read to the end of the file")
-        if self._end is not None and self._stream.tell() < self._end < self._stream.tell() + size:
-            raise DicomFileError("an element's length runs past the end of the file")
-        if size > self._left:
-            raise HeaderTooLargeError(f"header needs more than {MAX_HEADER_BYTES} bytes of reads")
-        data = self._stream.read(size)
-        self._left -= len(data)
-        return data
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._stream.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._stream.tell()

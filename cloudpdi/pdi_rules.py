@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from cloudpdi.container import MEDIA_PROFILES, STD_GEN_CD
 from cloudpdi.dicomdir import DICOMDIR_NAME
-from cloudpdi.dicomfile import DicomFileError, NotPart10Error
+from cloudpdi.dicomfile import DicomFileError, HeaderTooLargeError, NotPart10Error
 from cloudpdi.errors import CloudPDIError
 from cloudpdi.fileset import (
     DEFAULT_LIMITS,
@@ -37,7 +37,7 @@ from cloudpdi.pdi_findings import (
     Severity,
     ValidationReport,
 )
-from cloudpdi.pdi_instances import HeaderTooLargeError, read_instance
+from cloudpdi.pdi_instances import read_instance
 from cloudpdi.pdi_layout import check_layout, locate_dicomdir
 from cloudpdi.readme import README_NAME
 
@@ -194,13 +194,13 @@ class _Run:
         except NotPart10Error as exc:
             if reference is None:
                 return False
-            sink.error(Rule.FMI_01, path, f"referenced DICOM file has {exc}")
+            sink.error(Rule.FMI_01, path, f"referenced DICOM file has {exc.problem}")
             return True
         except HeaderTooLargeError as exc:
-            sink.warning(Rule.FMI_01, path, f"not checked: {exc}")
+            sink.warning(Rule.FMI_01, path, f"not checked: {exc.problem}")
             return True
         except DicomFileError as exc:
-            sink.error(Rule.FMI_01, path, str(exc))
+            sink.error(Rule.FMI_01, path, exc.problem)
             return True
         self.instances_checked += 1
         for name in header.missing_meta:

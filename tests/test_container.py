@@ -7,7 +7,9 @@ import io
 import logging
 import re
 import shutil
+import tracemalloc
 import zipfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,11 +31,13 @@ from cloudpdi.container import (
     write_file_set_zip,
 )
 from cloudpdi.dicomdir import DuplicateInstanceError
+from cloudpdi.dicomfile import MAX_INFLATED_BYTES, DicomFileError, HeaderTooLargeError
 from cloudpdi.fileset import open_file_set
 from cloudpdi.pdi_rules import validate_file_set
 from fixtures.documents import write_fhir_document, write_referral_pdf
 from fixtures.studies import make_study
 from tests.dicom_samples import ASCII_PATIENT, JAPANESE_PATIENT, rewritten, series_files
+from tests.hostile_dicom import SPECIFIC_CHARACTER_SET, claim_length, write_deflate_bomb
 
 INSTITUTION = Institution(
     "Sender Hospital", contact="radiology@example.org", address="1-1 Chiyoda, Tokyo"
@@ -290,6 +294,46 @@ def test_duplicate_sop_instances_are_refused(sources: list[Path], tmp_path: Path
     with pytest.raises(DuplicateInstanceError, match=r"twin\.dcm") as refused:
         _build([*sources, twin], tmp_path / "out")
     assert str(sources[0]) in str(refused.value)
+    assert not (tmp_path / "out").exists()
+
+
+def _claim_4_gib(source: Path, out: Path) -> None:
+    out.write_bytes(claim_length(source.read_bytes(), SPECIFIC_CHARACTER_SET, 0xFFFFFFF0))
+
+
+def _inflate_past_the_limit(source: Path, out: Path) -> None:
+    write_deflate_bomb(source, out, MAX_INFLATED_BYTES)
+
+
+def _inflate_within_the_limit(source: Path, out: Path) -> None:
+    write_deflate_bomb(source, out, 48 * 1024 * 1024)
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (_claim_4_gib, DicomFileError, "HOSTILE: an element's length runs past the end"),
+        (_inflate_past_the_limit, HeaderTooLargeError, "HOSTILE: deflated dataset inflates past"),
+        (_inflate_within_the_limit, TransferSyntaxError, "HOSTILE .Deflated Explicit VR"),
+    ],
+    ids=["4-gib-length", "deflate-bomb", "small-deflate-bomb"],
+)
+def test_hostile_source_is_refused_clearly_in_bounded_memory(
+    make: Callable[[Path, Path], None],
+    error: type[Exception],
+    message: str,
+    sources: list[Path],
+    tmp_path: Path,
+) -> None:
+    make(sources[0], tmp_path / "HOSTILE")
+    tracemalloc.start()
+    try:
+        with pytest.raises(error, match=message):
+            _build([*sources[1:], tmp_path / "HOSTILE"], tmp_path / "out")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024
     assert not (tmp_path / "out").exists()
 
 

@@ -20,7 +20,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydicom import dcmread, dcmwrite
 from pydicom.dataset import Dataset
-from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from cloudpdi.container import MEDIA_PROFILES
 from cloudpdi.fileset import FileSetFormatError
@@ -36,6 +35,7 @@ from features.catalog import load_catalog
 from fixtures.broken import make_broken_file_set, make_clean_file_set
 from fixtures.broken_edits import set_record_attribute
 from fixtures.studies import generate_study
+from tests.hostile_dicom import SPECIFIC_CHARACTER_SET, claim_length, write_deflate_bomb
 
 IMAGE = "DICOM/PT000001/ST000001/SE000001/IM000001"
 SECOND_IMAGE = "DICOM/PT000001/ST000001/SE000001/IM000002"
@@ -337,11 +337,8 @@ def test_huge_length_claim_in_a_record_is_not_read(copy: Path) -> None:
 
 
 def test_instance_claiming_a_4_gib_element_is_a_finding(copy: Path) -> None:
-    part10 = bytearray((copy / IMAGE).read_bytes())
-    # The first dataset element after the meta header: give it an OB-like 4-byte length.
-    meta_end = 132 + 12 + struct.unpack_from("<I", part10, 132 + 8)[0]
-    part10[meta_end + 4 : meta_end + 12] = b"OB\x00\x00\xf0\xff\xff\xff"
-    (copy / IMAGE).write_bytes(bytes(part10))
+    part10 = (copy / IMAGE).read_bytes()
+    (copy / IMAGE).write_bytes(claim_length(part10, SPECIFIC_CHARACTER_SET, 0xFFFFFFF0))
     [finding] = validate_file_set(copy).findings
     assert (finding.requirement, finding.severity, finding.path) == (
         "PDI-FMI-01",
@@ -352,13 +349,8 @@ def test_instance_claiming_a_4_gib_element_is_a_finding(copy: Path) -> None:
 
 
 def test_deflate_bomb_is_inflated_only_as_far_as_the_header(copy: Path) -> None:
-    ds = dcmread(copy / IMAGE)
     # A private value of 48 MiB of zeros: deflated, the whole file stays small.
-    ds.private_block(0x0029, "CLOUDPDI TEST", create=True).add_new(
-        0x10, "OB", bytes(48 * 1024 * 1024)
-    )
-    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
-    dcmwrite(copy / IMAGE, ds, enforce_file_format=True)
+    write_deflate_bomb(copy / IMAGE, copy / IMAGE, 48 * 1024 * 1024)
     assert (copy / IMAGE).stat().st_size < 1024 * 1024
     tracemalloc.start()
     try:
