@@ -51,6 +51,10 @@ class TlsConfig:
     client_certs: Mapping[str, str] = field(default_factory=dict)
     require_client_cert: bool = False
 
+    def __post_init__(self) -> None:
+        if self.client_ca is None and (self.client_certs or self.require_client_cert):
+            raise ValueError("client certificates need client_ca to verify them")
+
 
 @dataclass(frozen=True)
 class S3Config:

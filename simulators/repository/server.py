@@ -1,7 +1,8 @@
 """Serving the repository with uvicorn: in a background thread for tests, or as the process.
 
 uvicorn does not hand the client certificate to the application, so over TLS the server uses
-an h11 protocol that adds it as the ASGI TLS extension (``scope["extensions"]["tls"]``).
+an h11 protocol that adds it as ``client_cert_chain`` of the ASGI TLS extension
+(``scope["extensions"]["tls"]``).
 """
 
 from __future__ import annotations
