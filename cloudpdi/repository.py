@@ -53,6 +53,7 @@ from cloudpdi.repository_wire import (
     digest_field,
     encode_metadata,
     is_document_id,
+    parse_count,
     parse_digest_field,
     parse_timestamp,
 )
@@ -303,10 +304,10 @@ class RepositoryClient:
         response = self._request("HEAD", location, backoff, {"Tus-Resumable": TUS_VERSION})
         if response.status_code != 200:
             raise error_for(response)
-        value = response.headers.get("upload-offset", "")
-        if not value.isdigit():
+        value = parse_count(response.headers.get("upload-offset"))
+        if value is None:
             raise RepositoryError("the repository sent no valid Upload-Offset")
-        return int(value)
+        return value
 
     def download(
         self,
@@ -353,7 +354,7 @@ def _worth_retrying(answer: httpx.Response) -> bool:
 
 
 def _new_offset(answer: httpx.Response, offset: int, size: int) -> int:
-    value = answer.headers.get("upload-offset", "")
-    if not value.isdigit() or not offset <= int(value) <= size:
+    value = parse_count(answer.headers.get("upload-offset"))
+    if value is None or not offset <= value <= size:
         raise RepositoryError("the repository sent no valid Upload-Offset")
-    return int(value)
+    return value

@@ -17,6 +17,7 @@ import httpx
 from cloudpdi.envelope_base import format_digest
 from cloudpdi.repository_errors import RepositoryError, error_for
 from cloudpdi.repository_retry import RETRY_STATUSES, Backoff, retry_after
+from cloudpdi.repository_wire import parse_count
 
 #: ``(done, total)`` bytes, called as a transfer advances.
 Progress = Callable[[int, int], None]
@@ -98,8 +99,7 @@ class Download:
                 self.sink.truncate()
                 self.hash = hashlib.sha256()
                 self.offset = 0
-            length = response.headers.get("content-length", "")
-            self.total = int(length) if length.isdigit() else None
+            self.total = parse_count(response.headers.get("content-length"))
             self.etag = response.headers.get("etag")
         elif response.status_code == 206 and self.offset:
             match = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", ""))

@@ -10,6 +10,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from cloudpdi.repository_errors import RetriesExhausted
+from cloudpdi.repository_wire import parse_count
 
 #: Answers worth another try: timeouts, rate limiting, and server or gateway trouble.
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -23,8 +24,9 @@ def retry_after(response: httpx.Response | None) -> float | None:
     if response is None or response.status_code not in (429, 503):
         return None
     value = response.headers.get("retry-after", "").strip()
-    if value.isdigit():
-        return float(value)
+    seconds = parse_count(value)
+    if seconds is not None:
+        return float(seconds)
     try:
         moment = parsedate_to_datetime(value)
     except (TypeError, ValueError):

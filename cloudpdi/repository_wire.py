@@ -49,6 +49,7 @@ _DOCUMENT_ID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._~:-]{{0,{MAX_ID_LENGTH - 1}}
 _HEX_DIGEST = re.compile(rf"{DIGEST_ALGORITHM}:([0-9a-f]{{64}})")
 _DIGEST_MEMBER = re.compile(r"\s*([a-z0-9_.*-]+)\s*=\s*:([A-Za-z0-9+/=]*):\s*")
 _METADATA_KEY = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_COUNT = re.compile(r"[0-9]{1,20}")
 
 
 class WireFormatError(CloudPDIError, ValueError):
@@ -58,6 +59,13 @@ class WireFormatError(CloudPDIError, ValueError):
 def is_document_id(value: str) -> bool:
     """Tell whether ``value`` is a well-formed document ID (1-128 URL-safe characters)."""
     return _DOCUMENT_ID.fullmatch(value) is not None
+
+
+def parse_count(value: str | None) -> int | None:
+    """Return a header's non-negative whole number (ASCII digits only), or ``None``."""
+    if value is None or not _COUNT.fullmatch(value.strip()):
+        return None
+    return int(value)
 
 
 def digest_field(digest: str) -> str:

@@ -22,6 +22,7 @@ from cloudpdi.repository_wire import (
     encode_metadata,
     is_document_id,
     parse_checksum_field,
+    parse_count,
     parse_digest_field,
     parse_timestamp,
 )
@@ -77,6 +78,13 @@ def test_upload_checksums() -> None:
     for value in ("md5 AAAA", "sha256 AAAA", "sha256"):
         with pytest.raises(WireFormatError):
             parse_checksum_field(value)
+
+
+def test_counts_are_ascii_digits_only() -> None:
+    assert parse_count("12") == 12 and parse_count(" 7 ") == 7 and parse_count("0") == 0
+    # str.isdigit() accepts these, and int() then fails or reads them: both must be refused.
+    for value in ("\u00b2", "\u0663", "-1", "1e3", "", "1" * 21, None):
+        assert parse_count(value) is None
 
 
 def test_document_ids_and_timestamps() -> None:

@@ -11,6 +11,7 @@ import yaml
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from cloudpdi.repository_wire import parse_count
 from simulators.repository.auth import require_admin
 from simulators.repository.documents import repository_of
 from simulators.repository.errors import bad_request
@@ -35,11 +36,12 @@ async def audit(request: Request) -> Response:
     """Answer a page of audit entries: ``?after=<id>&limit=<n>&documentId=<id>``."""
     require_admin(request.state.identity)
     query = request.query_params
-    after, limit = query.get("after", "0"), query.get("limit", str(MAX_AUDIT_PAGE))
-    if not (after.isdigit() and limit.isdigit() and 1 <= int(limit) <= MAX_AUDIT_PAGE):
+    after = parse_count(query.get("after", "0"))
+    limit = parse_count(query.get("limit", str(MAX_AUDIT_PAGE)))
+    if after is None or limit is None or not 1 <= limit <= MAX_AUDIT_PAGE:
         raise bad_request("invalid_query", f"after >= 0 and 1 <= limit <= {MAX_AUDIT_PAGE}")
     entries = repository_of(request).audit.entries(
-        after=int(after), limit=int(limit), document_id=query.get("documentId")
+        after=after, limit=limit, document_id=query.get("documentId")
     )
     return JSONResponse({"entries": [entry.to_json() for entry in entries]})
 

@@ -17,6 +17,7 @@ from cloudpdi.repository_wire import (
     RECIPIENT_HEADER,
     WireFormatError,
     digest_field,
+    parse_count,
     parse_digest_field,
     parse_timestamp,
 )
@@ -64,9 +65,10 @@ def parse_policy(
         expires_at = None if expires is None else parse_timestamp(expires)
     except WireFormatError as exc:
         raise bad_request("invalid_expiry", str(exc)) from None
-    if limit is not None and not limit.isdigit():
+    count = parse_count(limit)
+    if limit is not None and count is None:
         raise bad_request("invalid_max_downloads", "the download limit must be a whole number")
-    return repository.policy(expires_at, recipient, None if limit is None else int(limit))
+    return repository.policy(expires_at, recipient, count)
 
 
 def parse_range(value: str | None, size: int) -> tuple[int, int] | None:
@@ -80,9 +82,9 @@ def parse_range(value: str | None, size: int) -> tuple[int, int] | None:
         return None
     first, last = match.groups()
     if first == "":
-        start, end = max(0, size - int(last)), size
-        if int(last) == 0:
-            start = size
+        suffix = int(last)
+        # "bytes=-0" asks for no byte at all: unsatisfiable, like a start past the end.
+        start, end = (size - min(suffix, size) if suffix else size), size
     else:
         start = int(first)
         end = size if last == "" else min(int(last) + 1, size)
@@ -115,8 +117,8 @@ class Document(HTTPEndpoint):
             request.headers.get(MAX_DOWNLOADS_HEADER),
         )
         limit = repository.config.max_document_size
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > limit:
+        length = parse_count(request.headers.get("content-length"))
+        if length is not None and length > limit:
             raise too_large(limit)
         if repository.metadata.exists(document_id):
             raise ApiError(409, "document_exists", "this document ID is already used")

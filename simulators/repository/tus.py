@@ -38,6 +38,7 @@ from cloudpdi.repository_wire import (
     WireFormatError,
     decode_metadata,
     parse_checksum_field,
+    parse_count,
 )
 from simulators.repository.auth import forbidden, require_facility
 from simulators.repository.body import receive_into, too_large
@@ -65,9 +66,10 @@ def _check_version(request: Request) -> None:
 
 
 def _number(value: str | None, name: str) -> int:
-    if value is None or not value.isdigit():
+    number = parse_count(value)
+    if number is None:
         raise bad_request("invalid_header", f"{name} must be a whole number")
-    return int(value)
+    return number
 
 
 def _file_digest(path: Path) -> str:
