@@ -16,6 +16,7 @@ from pathlib import Path
 from cloudpdi import __version__
 from cloudpdi.errors import CloudPDIError
 from harness import commands
+from harness.actors import add_serve_parser
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pdi(sub)
     _add_pack(sub)
     _add_token(sub)
+    add_serve_parser(sub)
     return parser
 
 

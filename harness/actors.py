@@ -1,0 +1,138 @@
+"""``cloudpdi serve ...``: run one simulated actor as its own process, addressed by endpoint.
+
+Credentials never go on the command line (other users see it in ``ps``): the repository reads
+its keys from a TOML file, and writes a fresh one, readable only by its owner, when none is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+
+from harness.commands import DEFAULT_ISSUER, UsageError
+from simulators.pacs import PacsConfig, serve_pacs
+from simulators.repository import RepositoryConfig, TlsConfig, serve_repository
+
+KEYS_FILE_NAME = "keys.toml"
+
+
+def add_serve_parser(sub: argparse._SubParsersAction) -> None:
+    """Add ``serve pacs|repository`` to the command line."""
+    serve = sub.add_parser("serve", help="run a simulated actor until interrupted")
+    actors = serve.add_subparsers(dest="actor", required=True, metavar="ACTOR")
+
+    pacs = actors.add_parser("pacs", help="a DICOM PACS (C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET)")
+    pacs.add_argument("--storage", required=True, type=Path, help="folder for instances and index")
+    pacs.add_argument("--ae-title", default="CPDI_PACS")
+    pacs.add_argument("--host", default="127.0.0.1")
+    pacs.add_argument("--port", type=int, default=11112, help="0 picks a free port")
+    pacs.add_argument(
+        "--destination",
+        action="append",
+        default=[],
+        metavar="AE=HOST:PORT",
+        help="a C-MOVE destination (repeatable)",
+    )
+    pacs.add_argument("--load", nargs="*", type=Path, default=[], help="DICOM files to preload")
+    pacs.set_defaults(handler=run_pacs)
+
+    repo = actors.add_parser("repository", help="the reference Cloud-PDI repository (HTTP)")
+    repo.add_argument("--data", required=True, type=Path, help="folder for documents and records")
+    repo.add_argument("--host", default="127.0.0.1")
+    repo.add_argument("--port", type=int, default=8600, help="0 picks a free port")
+    repo.add_argument(
+        "--keys",
+        type=Path,
+        help="TOML file: [uploaders] facility = key, and admin_key; default: "
+        f"DATA/{KEYS_FILE_NAME}, created with fresh keys if missing",
+    )
+    repo.add_argument("--retention-days", type=float, default=14.0)
+    repo.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
+    repo.add_argument("--tls-key", type=Path)
+    repo.add_argument("--client-ca", type=Path, help="require client certificates from this CA")
+    repo.set_defaults(handler=run_repository)
+
+
+def run_pacs(args: argparse.Namespace) -> int:
+    serve_pacs(
+        PacsConfig(
+            storage_dir=args.storage,
+            ae_title=args.ae_title,
+            host=args.host,
+            port=args.port,
+            destinations=dict(_destination(text) for text in args.destination),
+            load=tuple(args.load),
+        )
+    )
+    return 0
+
+
+def run_repository(args: argparse.Namespace) -> int:
+    keys_path = args.keys or args.data / KEYS_FILE_NAME
+    if args.keys is None and not keys_path.exists():
+        write_fresh_keys(keys_path)
+        print(f"uploader and admin keys written to {keys_path}", flush=True)
+    uploaders, admin_key = read_keys(keys_path)
+    tls = None
+    if args.tls_cert or args.tls_key:
+        if not (args.tls_cert and args.tls_key):
+            raise UsageError("--tls-cert and --tls-key go together")
+        tls = TlsConfig(
+            certfile=args.tls_cert,
+            keyfile=args.tls_key,
+            client_ca=args.client_ca,
+            require_client_cert=args.client_ca is not None,
+        )
+    serve_repository(
+        RepositoryConfig(
+            data_dir=args.data,
+            host=args.host,
+            port=args.port,
+            uploader_keys=uploaders,
+            admin_key=admin_key,
+            default_retention=timedelta(days=args.retention_days),
+            tls=tls,
+        )
+    )
+    return 0
+
+
+def write_fresh_keys(path: Path) -> None:
+    """Write random uploader and admin keys to a new TOML file only its owner can read."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = (
+        f'admin_key = "{secrets.token_urlsafe(32)}"\n\n'
+        f'[uploaders]\n"{DEFAULT_ISSUER.id}" = "{secrets.token_urlsafe(32)}"\n'
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def read_keys(path: Path) -> tuple[dict[str, str], str | None]:
+    """Read ``[uploaders]`` (facility ID -> bearer key) and ``admin_key`` from a TOML file."""
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"cannot read keys file {path}: {exc.__class__.__name__}") from None
+    uploaders = document.get("uploaders", {})
+    admin_key = document.get("admin_key")
+    if not isinstance(uploaders, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in uploaders.items()
+    ):
+        raise UsageError(f"{path}: [uploaders] maps facility IDs to non-empty key strings")
+    if admin_key is not None and not isinstance(admin_key, str):
+        raise UsageError(f"{path}: admin_key must be a string")
+    return uploaders, admin_key
+
+
+def _destination(text: str) -> tuple[str, tuple[str, int]]:
+    title, _, address = text.partition("=")
+    host, _, port = address.rpartition(":")
+    if not (title and host and port.isdigit()):
+        raise UsageError(f"--destination takes AE=HOST:PORT, not {text!r}")
+    return title, (host, int(port))
