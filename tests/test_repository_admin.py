@@ -16,6 +16,7 @@ from starlette.routing import Route
 from simulators.repository import (
     RateLimit,
     Recorder,
+    S3Config,
     create_app,
     find_in_requests,
     find_in_storage,
@@ -230,3 +231,10 @@ async def test_a_bug_answers_a_json_500_and_is_audited(
     }
     entry = repository_of(app).audit.entries()[-1]
     assert (entry.status, entry.error) == (500, "internal_error")
+
+
+def test_configuration_reprs_hide_keys(tmp_path: Path) -> None:
+    config = make_config(tmp_path, s3=S3Config(bucket="b", secret_access_key="s3-secret"))
+    shown = repr(config)
+    assert "HOSP-A" not in shown and KEYS["HOSP-A"] not in shown and ADMIN_KEY not in shown
+    assert "s3-secret" not in shown and "bucket='b'" in shown
