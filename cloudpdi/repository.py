@@ -240,30 +240,15 @@ class RepositoryClient:
             while offset < size:
                 handle.seek(offset)
                 chunk = handle.read(min(chunk_size, size - offset))
-                body = _Counted(chunk)
-                answer, cause = None, ""
-                try:
-                    answer = self._http.patch(
-                        location,
-                        content=body,
-                        headers={
-                            "Tus-Resumable": TUS_VERSION,
-                            "Content-Type": TUS_CONTENT_TYPE,
-                            "Content-Length": str(len(chunk)),
-                            "Upload-Offset": str(offset),
-                            "Upload-Checksum": checksum_field("sha256", chunk),
-                        },
-                    )
-                except httpx.TransportError as exc:
-                    cause = f"connection failed ({type(exc).__name__})"
-                sent += body.sent
+                answer, cause, count = self._send_chunk(location, offset, chunk)
+                sent += count
                 if answer is not None and answer.status_code == 204:
                     offset = _new_offset(answer, offset, size)
                     backoff.progressed()
                 elif answer is not None and not _worth_retrying(answer):
                     raise error_for(answer)
                 else:
-                    backoff.failed(cause or f"HTTP {answer.status_code}", retry_after(answer))
+                    backoff.failed(cause, retry_after(answer))
                     reached = self._upload_offset(location, backoff)
                     if reached > offset:
                         backoff.progressed()
@@ -271,6 +256,25 @@ class RepositoryClient:
                 if progress is not None:
                     progress(offset, size)
         return UploadResult(document_id, size, sent, sent - size, backoff.total)
+
+    def _send_chunk(
+        self, location: str, offset: int, chunk: bytes
+    ) -> tuple[httpx.Response | None, str, int]:
+        """PATCH one chunk; return the answer (``None`` if the connection failed), what went
+        wrong if anything, and how many bytes the transport took."""
+        body = _Counted(chunk)
+        headers = {
+            "Tus-Resumable": TUS_VERSION,
+            "Content-Type": TUS_CONTENT_TYPE,
+            "Content-Length": str(len(chunk)),
+            "Upload-Offset": str(offset),
+            "Upload-Checksum": checksum_field("sha256", chunk),
+        }
+        try:
+            answer = self._http.patch(location, content=body, headers=headers)
+        except httpx.TransportError as exc:
+            return None, f"connection failed ({type(exc).__name__})", body.sent
+        return answer, f"HTTP {answer.status_code}", body.sent
 
     def _create(
         self,
