@@ -25,6 +25,7 @@ from types import TracebackType
 import httpx
 
 from cloudpdi import __version__
+from cloudpdi.envelope_base import read_full
 from cloudpdi.repository_download import Download, Progress
 from cloudpdi.repository_errors import (
     DigestMismatch,
@@ -116,13 +117,13 @@ class DocumentInfo:
 class _Counted:
     """A PATCH body that counts how much of it the transport took."""
 
-    def __init__(self, chunk: bytes) -> None:
+    def __init__(self, chunk: memoryview) -> None:
         self.chunk = chunk
         self.sent = 0
 
     def __iter__(self) -> Iterator[bytes]:
         for start in range(0, len(self.chunk), _PIECE):
-            piece = self.chunk[start : start + _PIECE]
+            piece = bytes(self.chunk[start : start + _PIECE])
             self.sent += len(piece)
             yield piece
 
@@ -236,10 +237,12 @@ class RepositoryClient:
         backoff = self._new_backoff()
         location = self._create(document_id, size, digest, expires, recipient, max_downloads)
         offset = sent = 0
+        # One buffer for every chunk: fresh multi-MiB reads fragment the heap as they come and go.
+        buffer = memoryview(bytearray(min(chunk_size, size)))
         with Path(src).open("rb") as handle:
             while offset < size:
                 handle.seek(offset)
-                chunk = handle.read(min(chunk_size, size - offset))
+                chunk = buffer[: read_full(handle, buffer[: min(chunk_size, size - offset)])]
                 answer, cause, count = self._send_chunk(location, offset, chunk)
                 sent += count
                 if answer is not None and answer.status_code == 204:
@@ -258,7 +261,7 @@ class RepositoryClient:
         return UploadResult(document_id, size, sent, sent - size, backoff.total)
 
     def _send_chunk(
-        self, location: str, offset: int, chunk: bytes
+        self, location: str, offset: int, chunk: memoryview
     ) -> tuple[httpx.Response | None, str, int]:
         """PATCH one chunk; return the answer (``None`` if the connection failed), what went
         wrong if anything, and how many bytes the transport took."""
