@@ -99,7 +99,8 @@ class PacsConfig:
     host: str = "127.0.0.1"
     #: TCP port to listen on; 0 picks a free one (see :attr:`PacsSimulator.address`).
     port: int = 0
-    #: C-MOVE destinations: AE title -> (host, port). Any other destination gets 0xA801.
+    #: C-MOVE destinations: AE title -> (host, port); read at each C-MOVE, so entries may be
+    #: added while the PACS runs. Any other destination gets 0xA801.
     destinations: dict[str, tuple[str, int]] = field(default_factory=dict)
     #: What a second copy of a stored SOP Instance UID does.
     duplicates: DuplicatePolicy = DuplicatePolicy.REPLACE

@@ -85,7 +85,8 @@ class PacsServices:
         self._store = store
         self._events = events
         self._ae_title = ae_title
-        self._destinations = {title.strip(): address for title, address in destinations.items()}
+        # The caller's own table, read at each C-MOVE: destinations may be added while running.
+        self._destinations = destinations
 
     def handlers(self) -> list[EventHandlerType]:
         """Return the (event, handler) pairs to bind to the association server."""
@@ -183,7 +184,8 @@ class PacsServices:
 
     def _move(self, event: Event) -> Iterator[object]:
         destination = str(event.request.MoveDestination).strip()
-        address = self._destinations.get(destination)
+        known = {title.strip(): address for title, address in self._destinations.items()}
+        address = known.get(destination)
         if address is None:
             detail = f"unknown destination {destination}"
             self._record(event, "C-MOVE", status=DESTINATION_UNKNOWN, detail=detail)
