@@ -1,0 +1,337 @@
+"""The sender: a study on a PACS becomes ciphertext in the repository and a token for the receiver.
+
+One :func:`send` is one transfer (HS043 as DESIGN.md section 4 binds it):
+
+1. retrieve the study from the source PACS by C-GET or C-MOVE into a private folder;
+2. pack it: PDI ZIP file set and envelope in one stream, fresh document ID and secret;
+3. upload the ciphertext resumably, with the token's expiry and recipient as its policy;
+4. make the token's forms (JSON, QR code, slip, and the sealed form when a recipient key is
+   configured) in ``work_dir/<token_id>/``, then deliver it on the configured channels.
+
+The retrieved instances are removed once packed (and on any failure); the token appears only
+after the upload succeeded, so a failed upload delivers nothing. A failed delivery after a
+successful upload says so and names the token file to deliver again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from joserfc.jwk import ECKey
+
+from cloudpdi.container import Institution
+from cloudpdi.dimse import DicomPeer
+from cloudpdi.errors import CloudPDIError
+from cloudpdi.package import pack
+from cloudpdi.repository import (
+    DEFAULT_CHUNK_SIZE,
+    RepositoryAuthError,
+    RepositoryClient,
+    RepositoryError,
+    UploadResult,
+)
+from cloudpdi.seal import load_private_key, load_public_key, seal_token
+from cloudpdi.token import DEFAULT_LIFETIME, Facility, Token, format_timestamp
+from simulators.delivery import (
+    Channel,
+    DeliveryError,
+    DeliveryOutcome,
+    TokenFiles,
+    deliver_token,
+    write_token_files,
+)
+from simulators.sender_errors import (
+    DeliveryFailed,
+    PackFailed,
+    SendConfigError,
+    SendError,
+    UploadFailed,
+    UploadUnauthorized,
+)
+from simulators.sender_retrieve import RetrieveMethod, check_study_uid, retrieve_study
+
+__all__ = [
+    "DeliveryFailed",
+    "PackFailed",
+    "SendConfigError",
+    "SendError",
+    "SendResult",
+    "SenderConfig",
+    "UploadFailed",
+    "UploadUnauthorized",
+    "send",
+]
+
+Progress = Callable[[int, int], None]
+#: Makes one progress display per step, e.g. ``harness.progress.progress_bar``.
+ProgressFactory = Callable[[str], AbstractContextManager[Progress | None]]
+
+DEFAULT_CALLING_AE = "CPDI_SENDER"
+
+
+@dataclass(kw_only=True)
+class SenderConfig:
+    """Where the study comes from, where the ciphertext goes, who issues and who receives."""
+
+    source_pacs: DicomPeer
+    repository_url: str
+    #: The issuing facility's bearer key at the repository.
+    uploader_key: str = field(repr=False)
+    community_id: str
+    issuer: Facility
+    institution: Institution
+    #: Token files go to ``work_dir/<token_id>/``; the transient plaintext lives here too.
+    work_dir: Path
+    calling_ae: str = DEFAULT_CALLING_AE
+    retrieve: RetrieveMethod = "get"
+    #: Our own temporary storage SCP for C-MOVE; the PACS must know its AE title and address.
+    move_destination: DicomPeer | None = None
+    recipient: Facility | None = None
+    #: Restrict downloads to the recipient facility (the repository then asks for its key).
+    restrict_to_recipient: bool = True
+    #: P-256 keys (PEM): the sealed form is made when a recipient public key is given.
+    issuer_key_path: Path | None = None
+    recipient_public_key_path: Path | None = None
+    delivery: Sequence[Channel] = ()
+    documents: Sequence[Path] = ()
+    description: str = ""
+    lifetime: timedelta = DEFAULT_LIFETIME
+    #: A fixed expiry instead of ``lifetime`` from now.
+    expires_at: datetime | None = None
+    #: Upload failures in a row before giving up, and the backoff between them.
+    retries: int = 6
+    backoff: float = 0.5
+    max_backoff: float = 30.0
+    timeout: float = 60.0
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+
+    def __post_init__(self) -> None:
+        self.work_dir = Path(self.work_dir)
+        if self.retrieve not in ("get", "move"):
+            raise SendConfigError("retrieve is 'get' or 'move'")
+        if self.retrieve == "move" and self.move_destination is None:
+            raise SendConfigError("a C-MOVE retrieve needs move_destination (our storage SCP)")
+        if self.recipient_public_key_path is not None and self.issuer_key_path is None:
+            raise SendConfigError("sealing to a recipient key needs the issuer's private key")
+        if self.lifetime <= timedelta(0):
+            raise SendConfigError("lifetime must be positive")
+        if self.expires_at is not None and self.expires_at.utcoffset() is None:
+            raise SendConfigError("expires_at must be a timezone-aware datetime")
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What one send did; it holds no secret (the token files do, readable by the owner only)."""
+
+    study_uid: str
+    instances: int
+    documents: int
+    document_id: str
+    token_id: str
+    expires_at: datetime
+    ciphertext_size: int
+    content_digest: str
+    upload: UploadResult
+    token_files: TokenFiles
+    deliveries: tuple[DeliveryOutcome, ...]
+    #: Seconds per step: retrieve, pack, upload, deliver.
+    timings: Mapping[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result as JSON-ready values (paths and times as text)."""
+        files = self.token_files
+        return {
+            "study_uid": self.study_uid,
+            "instances": self.instances,
+            "documents": self.documents,
+            "document_id": self.document_id,
+            "token_id": self.token_id,
+            "expires_at": format_timestamp(self.expires_at),
+            "ciphertext_size": self.ciphertext_size,
+            "content_digest": self.content_digest,
+            "upload": {
+                "bytes_sent": self.upload.bytes_sent,
+                "bytes_resent": self.upload.bytes_resent,
+                "retries": self.upload.retries,
+            },
+            "token_files": {
+                "json": str(files.json),
+                "qr": str(files.qr),
+                "slip": str(files.slip),
+                "sealed": None if files.sealed is None else str(files.sealed),
+            },
+            "deliveries": [
+                {"channel": d.channel, "form": d.form, "ok": d.ok, "detail": d.detail}
+                for d in self.deliveries
+            ],
+            "timings": dict(self.timings),
+        }
+
+
+def send(
+    config: SenderConfig, study_uid: str, *, progress: ProgressFactory | None = None
+) -> SendResult:
+    """Send study ``study_uid`` from the source PACS to the repository and deliver its token."""
+    check_study_uid(study_uid)
+    keys = _sealing_keys(config)
+    now = datetime.now(UTC)
+    expires_at = config.expires_at or now + config.lifetime
+    if expires_at <= now:
+        raise SendConfigError(f"the expiry {format_timestamp(expires_at)} has passed already")
+    bar = progress or _no_progress
+    timings: dict[str, float] = {}
+    config.work_dir.mkdir(parents=True, exist_ok=True)
+    # Everything in here (instances, ciphertext, staged token) goes, whatever happens.
+    with tempfile.TemporaryDirectory(dir=config.work_dir, prefix=".send-") as scratch:
+        instances, package = Path(scratch) / "instances", Path(scratch) / "package.cpdi"
+        with _timed(timings, "retrieve"), bar("retrieving study") as update:
+            sources = retrieve_study(
+                config.source_pacs,
+                study_uid,
+                instances,
+                calling_ae=config.calling_ae,
+                method=config.retrieve,
+                move_destination=config.move_destination,
+                progress=update,
+            )
+        with _timed(timings, "pack"), bar("packing and encrypting") as update:
+            token, build_instances, build_documents, size = _pack(
+                config, sources, package, expires_at, update
+            )
+            shutil.rmtree(instances)  # the plaintext is no longer needed
+            sealed = (
+                None
+                if keys is None
+                else seal_token(token, issuer_key=keys[0], recipient_public_key=keys[1])
+            )
+            # Made before the upload, so that a token too large for a QR code uploads nothing.
+            staged = write_token_files(token, Path(scratch) / "token", sealed=sealed)
+        with _timed(timings, "upload"), bar("uploading") as update:
+            upload = _upload(config, token, package, update)
+        files = staged.moved_to(config.work_dir / token.token_id)
+        os.replace(staged.json.parent, files.json.parent)
+    with _timed(timings, "deliver"):
+        try:
+            outcomes = deliver_token(token, config.delivery, sealed=sealed, files=files)
+        except DeliveryError as exc:
+            raise DeliveryFailed(
+                f"document {token.document_id} is uploaded (until "
+                f"{format_timestamp(token.expires_at)}), but {exc}. Do not send the study "
+                f"again: deliver the token in {files.electronic} again (deliver_token)",
+                document_id=token.document_id,
+                token_files=files,
+                outcomes=exc.outcomes,
+            ) from exc
+    return SendResult(
+        study_uid=study_uid,
+        instances=build_instances,
+        documents=build_documents,
+        document_id=token.document_id,
+        token_id=token.token_id,
+        expires_at=token.expires_at,
+        ciphertext_size=size,
+        content_digest=token.content_digest,
+        upload=upload,
+        token_files=files,
+        deliveries=tuple(outcomes),
+        timings=timings,
+    )
+
+
+def _no_progress(description: str) -> AbstractContextManager[None]:
+    return nullcontext()
+
+
+@contextmanager
+def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[step] = round(time.perf_counter() - started, 3)
+
+
+def _sealing_keys(config: SenderConfig) -> tuple[ECKey, ECKey] | None:
+    """Load the issuer's private key and the recipient's public key, if sealing is configured."""
+    if config.recipient_public_key_path is None or config.issuer_key_path is None:
+        return None
+    try:
+        return (
+            load_private_key(config.issuer_key_path),
+            load_public_key(config.recipient_public_key_path),
+        )
+    except (OSError, CloudPDIError) as exc:
+        raise SendConfigError(f"cannot load a sealing key: {exc}") from exc
+
+
+def _pack(
+    config: SenderConfig,
+    sources: list[Path],
+    package: Path,
+    expires_at: datetime,
+    progress: Progress | None,
+) -> tuple[Token, int, int, int]:
+    """Pack and encrypt; return the token, instance and document counts, ciphertext size."""
+    try:
+        packed = pack(
+            sources,
+            package,
+            community_id=config.community_id,
+            repository=config.repository_url,
+            issuer=config.issuer,
+            institution=config.institution,
+            documents=config.documents,
+            expires_at=expires_at,
+            recipient=config.recipient,
+            description=config.description,
+            progress=progress,
+        )
+    except (OSError, CloudPDIError) as exc:
+        raise PackFailed(f"cannot pack the study: {exc}") from exc
+    build = packed.build
+    return packed.token, build.instances, build.documents, packed.ciphertext_size
+
+
+def _upload(
+    config: SenderConfig, token: Token, package: Path, progress: Progress | None
+) -> UploadResult:
+    """Upload the ciphertext resumably; the document lives as long as the token."""
+    recipient = config.recipient if config.restrict_to_recipient else None
+    client = RepositoryClient(
+        config.repository_url,
+        uploader_key=config.uploader_key,
+        timeout=config.timeout,
+        retries=config.retries,
+        backoff=config.backoff,
+        max_backoff=config.max_backoff,
+    )
+    nothing = "no token was delivered"
+    with client:
+        try:
+            return client.upload(
+                token.document_id,
+                package,
+                token.content_digest,
+                expires=token.expires_at,
+                recipient=None if recipient is None else recipient.id,
+                chunk_size=config.chunk_size,
+                progress=progress,
+            )
+        except RepositoryAuthError as exc:
+            raise UploadUnauthorized(
+                f"the repository at {config.repository_url} refused the uploader key of "
+                f"facility {config.issuer.id} ({exc}); {nothing}"
+            ) from exc
+        except RepositoryError as exc:
+            raise UploadFailed(
+                f"upload to {config.repository_url} failed: {exc}; {nothing}"
+            ) from exc
