@@ -84,6 +84,8 @@ def _bind(config: RepositoryConfig) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((config.host, config.port))
+    # Listening at once: a client told the URL may connect before uvicorn takes the socket.
+    sock.listen(socket.SOMAXCONN)
     sock.set_inheritable(True)
     return sock
 
@@ -152,8 +154,8 @@ def serve_repository(config: RepositoryConfig) -> None:
     """
     app = create_app(config)
     sock = _bind(config)
-    print(f"repository listening on {base_url(config, sock.getsockname()[1])}", flush=True)
     previous = signal.signal(signal.SIGTERM, _stopped)
+    print(f"repository listening on {base_url(config, sock.getsockname()[1])}", flush=True)
     try:
         uvicorn.Server(_uvicorn_config(app, config)).run(sockets=[sock])
     finally:
