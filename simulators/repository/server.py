@@ -142,10 +142,6 @@ class RepositoryServer:
         self.stop()
 
 
-def _stopped(signum: int, frame: object) -> None:
-    """Take the SIGTERM that uvicorn raises again after its graceful shutdown."""
-
-
 def serve_repository(config: RepositoryConfig) -> None:
     """Serve the repository in this process until SIGINT or SIGTERM; print the base URL first.
 
@@ -154,10 +150,17 @@ def serve_repository(config: RepositoryConfig) -> None:
     """
     app = create_app(config)
     sock = _bind(config)
-    previous = signal.signal(signal.SIGTERM, _stopped)
+    server = uvicorn.Server(_uvicorn_config(app, config))
+
+    def stop(signum: int, frame: object) -> None:
+        # Before uvicorn takes the signal over, and again when it re-raises it after its
+        # graceful shutdown: either way, stopping is what was asked for.
+        server.should_exit = True
+
+    previous = signal.signal(signal.SIGTERM, stop)
     print(f"repository listening on {base_url(config, sock.getsockname()[1])}", flush=True)
     try:
-        uvicorn.Server(_uvicorn_config(app, config)).run(sockets=[sock])
+        server.run(sockets=[sock])
     finally:
         signal.signal(signal.SIGTERM, previous)
         app.state.repository.close()
