@@ -1,0 +1,73 @@
+"""A tiny token inbox (Starlette under uvicorn) and a free port, for delivery and sender tests.
+
+It follows the inbox contract (``POST /tokens``: 202 ``{"token_id", "status"}``) and records
+what it was sent; ``answers`` scripts failures first (e.g. 503 then the normal 202).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+START_TIMEOUT = 10.0
+
+
+def free_port() -> int:
+    """Return a loopback TCP port that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Inbox:
+    """What the inbox received, and the statuses it answers before accepting."""
+
+    url: str = ""
+    received: list[tuple[str, bytes]] = field(default_factory=list)
+    answers: list[int] = field(default_factory=list)
+
+
+def inbox_app(inbox: Inbox) -> Starlette:
+    """Return the inbox application recording into ``inbox``."""
+
+    async def post_token(request: Request) -> JSONResponse:
+        inbox.received.append((request.headers.get("content-type", ""), await request.body()))
+        if inbox.answers:
+            status = inbox.answers.pop(0)
+            return JSONResponse({"error": "scripted", "message": "scripted"}, status_code=status)
+        return JSONResponse({"token_id": "T1", "status": "accepted"}, status_code=202)
+
+    return Starlette(routes=[Route("/tokens", post_token, methods=["POST"])])
+
+
+@contextmanager
+def running_inbox() -> Iterator[Inbox]:
+    """Serve a fresh inbox on a free loopback port; stop it afterwards."""
+    inbox = Inbox()
+    config = uvicorn.Config(inbox_app(inbox), host="127.0.0.1", port=0, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="token-inbox", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + START_TIMEOUT
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test inbox did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    inbox.url = f"http://127.0.0.1:{port}/tokens"
+    try:
+        yield inbox
+    finally:
+        server.should_exit = True
+        thread.join(START_TIMEOUT)
