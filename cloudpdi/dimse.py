@@ -20,10 +20,12 @@ from cloudpdi.dimse_peer import (
     AssociationAbortedError,
     AssociationError,
     AssociationRejectedError,
+    ContextRefusedError,
     DicomPeer,
     DimseError,
     DimseStatusError,
     associate,
+    require_context,
     response_status,
 )
 from cloudpdi.dimse_query import QUERY_LEVELS, Level, Model, find, query_dataset
@@ -36,6 +38,7 @@ __all__ = [
     "AssociationAbortedError",
     "AssociationError",
     "AssociationRejectedError",
+    "ContextRefusedError",
     "DicomPeer",
     "DimseError",
     "DimseStatusError",
@@ -57,6 +60,7 @@ __all__ = [
 def echo(peer: DicomPeer, *, calling_ae: str = DEFAULT_CALLING_AE) -> None:
     """C-ECHO ``peer``: return if it answers Success, raise :class:`DimseError` otherwise."""
     with associate(peer, [build_context(Verification)], calling_ae=calling_ae) as assoc:
+        require_context(assoc, Verification, peer)
         status = response_status(assoc.send_c_echo(), peer, "C-ECHO")
     if status != 0x0000:
         raise DimseStatusError(f"{peer} answered C-ECHO with 0x{status:04X}", status)

@@ -10,11 +10,16 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterable
 
-from pynetdicom import build_context
+from pynetdicom import _config, build_context
 from pynetdicom.ae import ApplicationEntity
 from pynetdicom.association import Association
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.transport import AddressInformation, AssociationSocket
+
+# pynetdicom logs C-FIND, C-GET and C-MOVE identifiers (patient names and IDs) at INFO; our
+# logs carry no patient data, so every actor in the process turns that off.
+_config.LOG_REQUEST_IDENTIFIERS = False
+_config.LOG_RESPONSE_IDENTIFIERS = False
 
 #: Largest P-DATA PDU we accept: large enough that a CT slice needs only a few PDUs, small
 #: enough that a peer never makes us buffer a whole instance in one PDU.

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
+from pydicom.uid import UID
 from pynetdicom.association import Association
 from pynetdicom.events import EventHandlerType
 from pynetdicom.pdu_primitives import SCP_SCU_RoleSelectionNegotiation
@@ -35,6 +36,10 @@ class AssociationError(DimseError):
 
 class AssociationRejectedError(AssociationError):
     """The peer answered the association request with A-ASSOCIATE-RJ."""
+
+
+class ContextRefusedError(AssociationError):
+    """The peer refused the presentation context (SOP Class and transfer syntax) we need."""
 
 
 class AssociationAbortedError(AssociationError):
@@ -116,6 +121,9 @@ def associate(
         reason = f": {answer.reason_str}" if answer is not None else ""
         raise AssociationRejectedError(f"{peer} rejected the association{reason}")
     if not assoc.is_established:
+        if assoc.acceptor.primitive is not None:
+            # pynetdicom aborts an association in which no proposed context was accepted.
+            raise ContextRefusedError(f"{peer} accepted none of the proposed contexts")
         raise AssociationError(f"no association with {peer}: unreachable, or it aborted")
     try:
         yield assoc
@@ -129,6 +137,12 @@ def associate(
         raise
     if assoc.is_established:
         assoc.release()
+
+
+def require_context(assoc: Association, sop_class: str, peer: DicomPeer) -> None:
+    """Raise :class:`ContextRefusedError` unless ``peer`` accepted ``sop_class`` for us."""
+    if not any(context.abstract_syntax == sop_class for context in assoc.accepted_contexts):
+        raise ContextRefusedError(f"{peer} does not accept {UID(sop_class).name}")
 
 
 def response_status(response: Dataset | None, peer: DicomPeer, operation: str) -> int:

@@ -19,6 +19,7 @@ from cloudpdi.dimse_peer import (
     DicomPeer,
     DimseStatusError,
     associate,
+    require_context,
     response_status,
 )
 
@@ -80,6 +81,7 @@ def find(
     identifier = query_dataset(level, keys)
     matches = []
     with associate(peer, [build_context(sop_class)], calling_ae=calling_ae) as assoc:
+        require_context(assoc, sop_class, peer)
         for response, match in assoc.send_c_find(identifier, sop_class):
             status = response_status(response, peer, "C-FIND")
             category = code_to_category(status)

@@ -27,9 +27,11 @@ from cloudpdi.dimse_files import ReceivedDataset, file_meta, is_safe_uid, write_
 from cloudpdi.dimse_peer import (
     DEFAULT_CALLING_AE,
     DicomPeer,
+    DimseError,
     DimseStatusError,
     associate,
     check_ae_title,
+    require_context,
     response_status,
 )
 from cloudpdi.dimse_query import find
@@ -97,7 +99,8 @@ def _study_contexts(peer: DicomPeer, study_uid: str, calling_ae: str) -> list[Pr
     }
     try:
         matches = find(peer, "IMAGE", keys, calling_ae=calling_ae)
-    except DimseStatusError:
+    except DimseError:
+        # Not every archive answers IMAGE-level queries; the C-GET itself will tell.
         matches = []
     syntaxes: dict[str, set[str]] = {}
     for match in matches:
@@ -152,6 +155,7 @@ def get_study(
     with associate(
         peer, contexts, calling_ae=calling_ae, roles=roles, handlers=[(evt.EVT_C_STORE, handler)]
     ) as assoc:
+        require_context(assoc, StudyRootQueryRetrieveInformationModelGet, peer)
         identifier = _retrieve_identifier(study_uid)
         responses = assoc.send_c_get(identifier, StudyRootQueryRetrieveInformationModelGet)
         _finish(responses, peer, "C-GET")
@@ -173,6 +177,7 @@ def move_study(
     check_ae_title(destination_ae)
     context = build_context(StudyRootQueryRetrieveInformationModelMove)
     with associate(peer, [context], calling_ae=calling_ae) as assoc:
+        require_context(assoc, StudyRootQueryRetrieveInformationModelMove, peer)
         identifier = _retrieve_identifier(study_uid)
         responses = assoc.send_c_move(
             identifier, destination_ae, StudyRootQueryRetrieveInformationModelMove

@@ -85,6 +85,15 @@ def test_unreachable_peer_raises_association_error():
         dimse.echo(dimse.DicomPeer("NOBODY", "127.0.0.1", _free_port()))
 
 
+def test_peer_without_the_service_raises_context_refused(sample_study: SampleStudy):
+    contexts = [(CTImageStorage, [ExplicitVRLittleEndian])]
+    with _peer([], contexts=contexts) as peer:
+        with pytest.raises(dimse.ContextRefusedError, match="accepted none"):
+            dimse.echo(peer)
+        with pytest.raises(dimse.ContextRefusedError, match="accepted none"):
+            dimse.move_study(peer, sample_study.study.study_uid, "ELSEWHERE")
+
+
 def test_echo_failure_status_raises():
     with (
         _peer(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -212,6 +215,32 @@ def test_called_ae_title_can_be_required(sample_study: SampleStudy, tmp_path: Pa
             dimse.echo(dimse.DicomPeer("SOMEONE_ELSE", host, port))
         dimse.echo(pacs.peer)
         assert pacs.events()[0].operation == "REJECT"
+
+
+def test_serve_pacs_prints_its_address_and_stops_on_sigterm(tmp_path: Path):
+    program = (
+        "import sys; from pathlib import Path; from simulators.pacs import PacsConfig, serve_pacs;"
+        "serve_pacs(PacsConfig(storage_dir=Path(sys.argv[1]), ae_title='SERVED'))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    process = subprocess.Popen(
+        [sys.executable, "-c", program, str(tmp_path / "pacs")],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = process.stdout.readline()  # type: ignore[union-attr]
+        peer = dimse.DicomPeer.parse(first.split()[3])
+        dimse.echo(peer)
+        process.send_signal(signal.SIGTERM)
+        rest, _ = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    assert first.startswith("PACS listening on SERVED@127.0.0.1:")
+    assert process.returncode == 0
+    assert rest == "PACS stopped: 0 instances stored\n"
 
 
 def _nodelay(sock: socket.socket) -> bool:
