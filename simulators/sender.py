@@ -30,8 +30,9 @@ from joserfc.jwk import ECKey
 
 from cloudpdi.container import Institution
 from cloudpdi.dimse import DicomPeer
+from cloudpdi.dimse_peer import check_ae_title
 from cloudpdi.errors import CloudPDIError
-from cloudpdi.package import pack
+from cloudpdi.package import PackResult, pack
 from cloudpdi.repository import (
     DEFAULT_CHUNK_SIZE,
     RepositoryAuthError,
@@ -116,6 +117,10 @@ class SenderConfig:
 
     def __post_init__(self) -> None:
         self.work_dir = Path(self.work_dir)
+        try:
+            check_ae_title(self.calling_ae)
+        except ValueError as exc:
+            raise SendConfigError(f"calling_ae: {exc}") from None
         if self.retrieve not in ("get", "move"):
             raise SendConfigError("retrieve is 'get' or 'move'")
         if self.retrieve == "move" and self.move_destination is None:
@@ -204,17 +209,11 @@ def send(
                 progress=update,
             )
         with _timed(timings, "pack"), bar("packing and encrypting") as update:
-            token, build_instances, build_documents, size = _pack(
-                config, sources, package, expires_at, update
-            )
+            packed = _pack(config, sources, package, expires_at, update)
             shutil.rmtree(instances)  # the plaintext is no longer needed
-            sealed = (
-                None
-                if keys is None
-                else seal_token(token, issuer_key=keys[0], recipient_public_key=keys[1])
-            )
+            token = packed.token
             # Made before the upload, so that a token too large for a QR code uploads nothing.
-            staged = write_token_files(token, Path(scratch) / "token", sealed=sealed)
+            sealed, staged = _token_forms(token, keys, Path(scratch) / "token")
         with _timed(timings, "upload"), bar("uploading") as update:
             upload = _upload(config, token, package, update)
         files = staged.moved_to(config.work_dir / token.token_id)
@@ -225,20 +224,20 @@ def send(
         except DeliveryError as exc:
             raise DeliveryFailed(
                 f"document {token.document_id} is uploaded (until "
-                f"{format_timestamp(token.expires_at)}), but {exc}. Do not send the study "
-                f"again: deliver the token in {files.electronic} again (deliver_token)",
+                f"{format_timestamp(token.expires_at)}), but {exc}. Deliver the token in "
+                f"{files.electronic} again instead of sending the study again",
                 document_id=token.document_id,
                 token_files=files,
                 outcomes=exc.outcomes,
             ) from exc
     return SendResult(
         study_uid=study_uid,
-        instances=build_instances,
-        documents=build_documents,
+        instances=packed.build.instances,
+        documents=packed.build.documents,
         document_id=token.document_id,
         token_id=token.token_id,
         expires_at=token.expires_at,
-        ciphertext_size=size,
+        ciphertext_size=packed.ciphertext_size,
         content_digest=token.content_digest,
         upload=upload,
         token_files=files,
@@ -279,10 +278,10 @@ def _pack(
     package: Path,
     expires_at: datetime,
     progress: Progress | None,
-) -> tuple[Token, int, int, int]:
-    """Pack and encrypt; return the token, instance and document counts, ciphertext size."""
+) -> PackResult:
+    """Build the PDI file set, encrypt it into ``package`` and issue the token."""
     try:
-        packed = pack(
+        return pack(
             sources,
             package,
             community_id=config.community_id,
@@ -297,8 +296,21 @@ def _pack(
         )
     except (OSError, CloudPDIError) as exc:
         raise PackFailed(f"cannot pack the study: {exc}") from exc
-    build = packed.build
-    return packed.token, build.instances, build.documents, packed.ciphertext_size
+
+
+def _token_forms(
+    token: Token, keys: tuple[ECKey, ECKey] | None, folder: Path
+) -> tuple[str | None, TokenFiles]:
+    """Seal the token when keys are given, and write its files into ``folder``."""
+    try:
+        sealed = (
+            None
+            if keys is None
+            else seal_token(token, issuer_key=keys[0], recipient_public_key=keys[1])
+        )
+        return sealed, write_token_files(token, folder, sealed=sealed)
+    except (OSError, CloudPDIError) as exc:
+        raise PackFailed(f"cannot make the token's forms: {exc}") from exc
 
 
 def _upload(

@@ -37,7 +37,7 @@ from simulators.sender import (
     UploadUnauthorized,
     send,
 )
-from simulators.sender_errors import RetrieveFailed, StudyNotFound
+from simulators.sender_errors import PackFailed, RetrieveFailed, StudyNotFound
 from tests.delivery_fixtures import free_port, running_inbox
 from tests.pacs_samples import file_dataset_bytes
 
@@ -173,9 +173,10 @@ def test_send_by_c_get_uploads_ciphertext_that_unpacks_to_every_instance(
     token = token_of(result)
     assert token.recipient == RECIPIENT
     assert token.expires_at - token.issued_at == timedelta(days=14)
-    assert repository.repository.metadata.document(token.document_id).policy.expires_at == (
-        token.expires_at
-    )
+    policy = repository.repository.metadata.document(token.document_id).policy
+    assert (policy.expires_at, policy.recipient) == (token.expires_at, RECIPIENT.id)
+    with RepositoryClient(repository.base_url) as anyone, pytest.raises(RepositoryAuthError):
+        anyone.head(token.document_id)
     # Only the token's forms remain: the retrieved instances and the ciphertext are gone.
     assert [p.name for p in work.iterdir()] == [result.token_id]
     assert sorted(p.name for p in drop.iterdir()) == sorted(
@@ -203,8 +204,9 @@ def test_result_and_repository_traffic_never_hold_the_secret(
 def test_each_send_uses_a_fresh_document_id_and_secret(
     study: Study, source_pacs: PacsSimulator, repository: RepositoryServer, tmp_path: Path
 ):
-    config = make_config(source_pacs, repository.base_url, tmp_path)
+    config = make_config(source_pacs, repository.base_url, tmp_path, restrict_to_recipient=False)
     first, second = (token_of(send(config, study.uid)) for _ in range(2))
+    assert repository.repository.metadata.document(first.document_id).policy.recipient is None
     assert first.document_id != second.document_id
     assert first.token_id != second.token_id
     assert first.secret != second.secret
@@ -306,6 +308,19 @@ def test_unknown_study_is_named_and_nothing_is_uploaded(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_token_too_large_for_a_qr_code_fails_before_the_upload(
+    study: Study, source_pacs: PacsSimulator, repository: RepositoryServer, tmp_path: Path
+):
+    recorder = repository.config.recorder
+    assert recorder is not None
+    before = len(recorder.requests)
+    config = make_config(source_pacs, repository.base_url, tmp_path, description="x " * 2000)
+    with pytest.raises(PackFailed, match="QR code holds at most"):
+        send(config, study.uid)
+    assert len(recorder.requests) == before
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_repository_down_gives_up_after_bounded_retries_and_delivers_nothing(
     study: Study, source_pacs: PacsSimulator, tmp_path: Path
 ):
@@ -369,6 +384,8 @@ def test_configuration_mistakes_are_refused_before_any_work(
     source_pacs: PacsSimulator, study: Study, tmp_path: Path
 ):
     url = "http://127.0.0.1:9"
+    with pytest.raises(SendConfigError, match="calling_ae"):
+        make_config(source_pacs, url, tmp_path, calling_ae="A\\B")
     with pytest.raises(SendConfigError, match="move_destination"):
         make_config(source_pacs, url, tmp_path, retrieve="move")
     with pytest.raises(SendConfigError, match="issuer's private key"):
