@@ -53,13 +53,22 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
     repo.add_argument("--retention-days", type=float, default=14.0)
     repo.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
     repo.add_argument("--tls-key", type=Path)
-    repo.add_argument("--client-ca", type=Path, help="require client certificates from this CA")
+    repo.add_argument(
+        "--client-ca", type=Path, help="accept client certificates (mutual TLS) from this CA"
+    )
+    repo.add_argument(
+        "--client-cert",
+        action="append",
+        default=[],
+        metavar="SHA256=FACILITY",
+        help="a facility certificate's SHA-256 fingerprint (hex) and the uploader it names",
+    )
     repo.set_defaults(handler=run_repository)
 
 
 def run_pacs(args: argparse.Namespace) -> int:
-    serve_pacs(
-        PacsConfig(
+    try:
+        config = PacsConfig(
             storage_dir=args.storage,
             ae_title=args.ae_title,
             host=args.host,
@@ -67,7 +76,9 @@ def run_pacs(args: argparse.Namespace) -> int:
             destinations=dict(_destination(text) for text in args.destination),
             load=tuple(args.load),
         )
-    )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    serve_pacs(config)
     return 0
 
 
@@ -81,14 +92,16 @@ def run_repository(args: argparse.Namespace) -> int:
     if args.tls_cert or args.tls_key:
         if not (args.tls_cert and args.tls_key):
             raise UsageError("--tls-cert and --tls-key go together")
+        # Receivers download by document ID alone, so a client certificate is optional:
+        # it authenticates uploaders, as a bearer key does.
         tls = TlsConfig(
             certfile=args.tls_cert,
             keyfile=args.tls_key,
             client_ca=args.client_ca,
-            require_client_cert=args.client_ca is not None,
+            client_certs=dict(_pair(text, "--client-cert") for text in args.client_cert),
         )
-    serve_repository(
-        RepositoryConfig(
+    try:
+        config = RepositoryConfig(
             data_dir=args.data,
             host=args.host,
             port=args.port,
@@ -97,7 +110,9 @@ def run_repository(args: argparse.Namespace) -> int:
             default_retention=timedelta(days=args.retention_days),
             tls=tls,
         )
-    )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    serve_repository(config)
     return 0
 
 
@@ -130,9 +145,16 @@ def read_keys(path: Path) -> tuple[dict[str, str], str | None]:
     return uploaders, admin_key
 
 
+def _pair(text: str, option: str) -> tuple[str, str]:
+    name, _, value = text.partition("=")
+    if not (name and value):
+        raise UsageError(f"{option} takes NAME=VALUE, not {text!r}")
+    return name, value
+
+
 def _destination(text: str) -> tuple[str, tuple[str, int]]:
-    title, _, address = text.partition("=")
+    title, address = _pair(text, "--destination")
     host, _, port = address.rpartition(":")
-    if not (title and host and port.isdigit()):
+    if not (host and port.isdigit()):
         raise UsageError(f"--destination takes AE=HOST:PORT, not {text!r}")
     return title, (host, int(port))
