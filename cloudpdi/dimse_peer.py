@@ -103,8 +103,9 @@ def associate(
 ) -> Iterator[Association]:
     """Open an association with ``peer`` proposing ``contexts``; release it when done.
 
-    Raises :class:`AssociationRejectedError` or :class:`AssociationError` when none is
-    established; an exception inside the block aborts the association instead.
+    Raises :class:`AssociationRejectedError`, :class:`ContextRefusedError` or
+    :class:`AssociationError` when none is established. A :class:`DimseError` inside the
+    block still releases the association; any other exception aborts it.
     """
     ae = configure(NoDelayAE(check_ae_title(calling_ae)))
     assoc = ae.associate(

@@ -201,6 +201,8 @@ class PacsSimulator:
         """Stop listening, end the running associations and close the index."""
         if self._server is not None:
             self._server.shutdown()
+            for assoc in self._server.active_associations:
+                assoc.abort()
             self._server = None
         self._store.close()
 

@@ -255,7 +255,11 @@ def test_tcp_nodelay_is_set_on_accepted_and_requesting_sockets(pacs: PacsSimulat
     ours = configure(NoDelayAE("OURS"))
     our_assoc = ours.associate(host, port, [build_context(Verification)], ae_title="CPDI_PACS")
     try:
-        acceptors = [t for t in threading.enumerate() if t.name.startswith("AcceptorThread")]
+        acceptors = [
+            thread
+            for thread in threading.enumerate()
+            if thread.name.startswith("AcceptorThread") and thread.acceptor.port == port
+        ]
         assert len(acceptors) == 2
         assert all(_nodelay(thread.dul.socket.socket) for thread in acceptors)
         assert _nodelay(our_assoc.dul.socket.socket)
