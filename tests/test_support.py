@@ -75,7 +75,8 @@ def test_originals_of_the_demo_study_are_not_flagged(tmp_path: Path) -> None:
         ),
         (dataset(ImageComments="AI解析結果"), SupportKind.AI, "ImageComments mentions 'AI'"),
         (
-            dataset(SeriesDescription="参考画像（診断用ではありません）"),
+            # Full-width parentheses on purpose: how Japanese text is typed.
+            dataset(SeriesDescription="参考画像（診断用ではありません）"),  # noqa: RUF001
             SupportKind.AI,
             "SeriesDescription mentions '診断用ではない'",
         ),
