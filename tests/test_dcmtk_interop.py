@@ -1,16 +1,11 @@
 """The PACS and the DICOM client against dcmtk: storescu, findscu, movescu and storescp.
 
-pynetdicom installs command-line apps with dcmtk's names (storescu, findscu, ...), and they
-may come first on PATH, so each tool is checked to be dcmtk's own before use. dcmtk 3.6
-leaves Nagle's algorithm on unless TCP_NODELAY=1 is in its environment; every dcmtk process
-here gets it, or its small responses wait for our delayed ACKs (about 40 ms per instance).
+Each tool is checked to be dcmtk's own (pynetdicom installs apps of the same names), and
+every dcmtk process runs with TCP_NODELAY=1 (tests.tools.DCMTK_ENV).
 """
 
 from __future__ import annotations
 
-import functools
-import os
-import shutil
 import socket
 import subprocess
 import time
@@ -25,46 +20,18 @@ from fixtures.dataset import make_study
 from fixtures.studies import generate_study
 from simulators.pacs import PacsSimulator
 from tests.pacs_samples import SampleStudy, file_dataset_bytes, pacs, sample_study
-from tests.tools import require_tool
+from tests.tools import DCMTK_ENV, dcmtk
 
 __all__ = ["pacs", "sample_study"]
 
 pytestmark = pytest.mark.external
 
 TIMEOUT = 60
-_DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
-
-
-@functools.cache
-def _dcmtk_path(name: str) -> str | None:
-    """Return the first ``name`` on PATH that is dcmtk's, not a same-named pynetdicom app."""
-    for directory in os.get_exec_path():
-        candidate = shutil.which(name, path=directory)
-        if candidate is None:
-            continue
-        version = subprocess.run(
-            [candidate, "--version"], capture_output=True, text=True, timeout=TIMEOUT
-        )
-        if "dcmtk" in version.stdout + version.stderr:
-            return candidate
-    return None
-
-
-def dcmtk(name: str) -> str:
-    """Return the path of dcmtk's ``name``; fail in CI, skip elsewhere, if there is none."""
-    require_tool(name)
-    path = _dcmtk_path(name)
-    if path is None:
-        reason = f"{name} on PATH is not dcmtk's (pynetdicom installs one of the same name)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
 
 
 def _run(*command: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        command, capture_output=True, text=True, timeout=TIMEOUT, env=_DCMTK_ENV, cwd=cwd
+        command, capture_output=True, text=True, timeout=TIMEOUT, env=DCMTK_ENV, cwd=cwd
     )
     assert result.returncode == 0, result.stderr
     return result
@@ -84,7 +51,7 @@ def storescp(tmp_path: Path) -> Iterator[tuple[str, int, Path]]:
     port = _free_port()
     command = [dcmtk("storescp"), "+B", "-aet", "STORESCP", "-od", str(out), str(port)]
     process = subprocess.Popen(
-        command, env=_DCMTK_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        command, env=DCMTK_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
         deadline = time.monotonic() + 10

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import subprocess
+from typing import NoReturn
 
 import pytest
+
+#: dcmtk 3.6 leaves Nagle's algorithm on unless this is in its environment; without it every
+#: small DIMSE response waits for a delayed ACK (about 40 ms per instance).
+DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
+_VERSION_TIMEOUT = 60
 
 
 def require_tool(name: str) -> str:
@@ -14,9 +22,39 @@ def require_tool(name: str) -> str:
     CI installs every tool, so a missing one there is a broken set-up, not a reason to skip.
     """
     path = shutil.which(name)
-    if path is not None:
-        return path
-    reason = f"{name} is not installed (bash .ci/run installs it)"
+    if path is None:
+        _missing(f"{name} is not installed (bash .ci/run installs it)")
+    return path
+
+
+def dcmtk(name: str) -> str:
+    """Return the path of dcmtk's ``name`` (storescu, storescp, findscu, ...), as require_tool.
+
+    pynetdicom installs command-line apps with dcmtk's names, which may come first on PATH:
+    an interop test must talk to the independent implementation, not to pynetdicom again.
+    """
+    require_tool(name)
+    path = _dcmtk_path(name)
+    if path is None:
+        _missing(f"{name} on PATH is not dcmtk's (pynetdicom installs one of the same name)")
+    return path
+
+
+@functools.cache
+def _dcmtk_path(name: str) -> str | None:
+    for directory in os.get_exec_path():
+        candidate = shutil.which(name, path=directory)
+        if candidate is None:
+            continue
+        version = subprocess.run(
+            [candidate, "--version"], capture_output=True, text=True, timeout=_VERSION_TIMEOUT
+        )
+        if "dcmtk" in version.stdout + version.stderr:
+            return candidate
+    return None
+
+
+def _missing(reason: str) -> NoReturn:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(reason)
     pytest.skip(reason)
