@@ -53,8 +53,10 @@ from simulators.delivery import (
 from simulators.sender_errors import (
     DeliveryFailed,
     PackFailed,
+    RetrieveFailed,
     SendConfigError,
     SendError,
+    StudyNotFound,
     UploadFailed,
     UploadUnauthorized,
 )
@@ -63,10 +65,12 @@ from simulators.sender_retrieve import RetrieveMethod, check_study_uid, retrieve
 __all__ = [
     "DeliveryFailed",
     "PackFailed",
+    "RetrieveFailed",
     "SendConfigError",
     "SendError",
     "SendResult",
     "SenderConfig",
+    "StudyNotFound",
     "UploadFailed",
     "UploadUnauthorized",
     "send",
@@ -188,10 +192,9 @@ def send(
     """Send study ``study_uid`` from the source PACS to the repository and deliver its token."""
     check_study_uid(study_uid)
     keys = _sealing_keys(config)
-    now = datetime.now(UTC)
-    expires_at = config.expires_at or now + config.lifetime
-    if expires_at <= now:
-        raise SendConfigError(f"the expiry {format_timestamp(expires_at)} has passed already")
+    if config.expires_at is not None and config.expires_at <= datetime.now(UTC):
+        expiry = format_timestamp(config.expires_at)
+        raise SendConfigError(f"the expiry {expiry} has passed already")
     bar = progress or _no_progress
     timings: dict[str, float] = {}
     config.work_dir.mkdir(parents=True, exist_ok=True)
@@ -209,6 +212,8 @@ def send(
                 progress=update,
             )
         with _timed(timings, "pack"), bar("packing and encrypting") as update:
+            # The lifetime counts from the token's issue, after a retrieve that may be long.
+            expires_at = config.expires_at or datetime.now(UTC) + config.lifetime
             packed = _pack(config, sources, package, expires_at, update)
             shutil.rmtree(instances)  # the plaintext is no longer needed
             token = packed.token

@@ -30,14 +30,16 @@ from simulators.pacs import PacsConfig, PacsSimulator
 from simulators.repository import Recorder, RepositoryConfig, RepositoryServer, find_in_requests
 from simulators.sender import (
     DeliveryFailed,
+    PackFailed,
+    RetrieveFailed,
     SendConfigError,
     SenderConfig,
     SendResult,
+    StudyNotFound,
     UploadFailed,
     UploadUnauthorized,
     send,
 )
-from simulators.sender_errors import PackFailed, RetrieveFailed, StudyNotFound
 from tests.delivery_fixtures import free_port, running_inbox
 from tests.pacs_samples import file_dataset_bytes
 
@@ -172,7 +174,10 @@ def test_send_by_c_get_uploads_ciphertext_that_unpacks_to_every_instance(
 
     token = token_of(result)
     assert token.recipient == RECIPIENT
-    assert token.expires_at - token.issued_at == timedelta(days=14)
+    # Whole seconds: issuing may fall a second after the expiry was computed.
+    assert (
+        timedelta(days=14, seconds=-2) <= token.expires_at - token.issued_at <= timedelta(days=14)
+    )
     policy = repository.repository.metadata.document(token.document_id).policy
     assert (policy.expires_at, policy.recipient) == (token.expires_at, RECIPIENT.id)
     with RepositoryClient(repository.base_url) as anyone, pytest.raises(RepositoryAuthError):
