@@ -1,0 +1,279 @@
+"""Patient reconciliation: the header rewrite that keeps originals and pixels, and the lookups."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+)
+
+import cloudpdi.reconcile
+from cloudpdi.dimse import DicomPeer
+from cloudpdi.reconcile import (
+    HeaderRewriteError,
+    PatientIdentity,
+    ReconcileConfig,
+    ReconcileMode,
+    Reconciler,
+    Reconciliation,
+    UnmatchedPatientError,
+    rewrite_patient,
+)
+from fixtures.dataset import PatientSpec
+from simulators.pacs import PacsConfig, PacsSimulator
+from tests.dicom3tools import verifier_errors
+from tests.dicom_samples import JAPANESE_PATIENT, rewritten, series_files
+
+LOCAL = Reconciliation(
+    original_id=JAPANESE_PATIENT.patient_id,
+    original_issuer="SENDING-HOSPITAL",
+    local_id="L-000123",
+    local_issuer="RECEIVING-HOSPITAL",
+    method=ReconcileMode.MAPPING,
+)
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CT instance of the Japanese patient, with an issuer and its qualifiers."""
+    root = tmp_path_factory.mktemp("reconcile")
+    plain = series_files(root / "plain", 1, patient=JAPANESE_PATIENT)[0]
+
+    def add_issuer(ds: Dataset) -> None:
+        ds.IssuerOfPatientID = "SENDING-HOSPITAL"
+        qualifier = Dataset()
+        qualifier.UniversalEntityID = "1.2.392.200119.6.102.11310000001"
+        qualifier.UniversalEntityIDType = "ISO"
+        ds.IssuerOfPatientIDQualifiersSequence = [qualifier]
+
+    return rewritten(plain, root / "issuer.dcm", add_issuer)
+
+
+def pixel_hash(path: Path) -> str:
+    return hashlib.sha256(pydicom.dcmread(path).PixelData).hexdigest()
+
+
+@pytest.mark.parametrize("syntax", [None, ImplicitVRLittleEndian, JPEGBaseline8Bit])
+def test_rewrite_changes_only_the_patient_module(
+    tmp_path: Path, source: Path, syntax: str | None
+) -> None:
+    src = rewritten(source, tmp_path / "src", transfer_syntax=syntax) if syntax else source
+    out = tmp_path / "out"
+    rewrite_patient(src, out, LOCAL)
+    before, after = pydicom.dcmread(src), pydicom.dcmread(out)
+    assert after.file_meta.TransferSyntaxUID == before.file_meta.TransferSyntaxUID
+    assert after.file_meta == before.file_meta
+    assert pixel_hash(out) == pixel_hash(src)
+    for element in before:
+        if element.tag.group != 0x0010:
+            assert after[element.tag] == element, element.keyword
+    # Everything after the Patient module, pixel data included, is the same bytes.
+    tail = len(before.PixelData) + 12
+    assert out.read_bytes()[-tail:] == src.read_bytes()[-tail:]
+    assert str(after.PatientName) == str(before.PatientName)
+    assert after.PatientBirthDate == before.PatientBirthDate
+
+
+def test_rewrite_sets_local_identity_and_keeps_the_original(tmp_path: Path, source: Path) -> None:
+    out = tmp_path / "out"
+    rewrite_patient(source, out, LOCAL)
+    ds = pydicom.dcmread(out)
+    assert ds.PatientID == "L-000123"
+    assert ds.IssuerOfPatientID == "RECEIVING-HOSPITAL"
+    assert "IssuerOfPatientIDQualifiersSequence" not in ds
+    (kept,) = ds.OtherPatientIDsSequence
+    assert kept.PatientID == JAPANESE_PATIENT.patient_id
+    assert kept.IssuerOfPatientID == "SENDING-HOSPITAL"
+    assert kept.TypeOfPatientID == "TEXT"
+    qualifier = kept.IssuerOfPatientIDQualifiersSequence[0]
+    assert qualifier.UniversalEntityID == "1.2.392.200119.6.102.11310000001"
+
+
+def test_without_a_local_issuer_the_foreign_issuer_is_removed(tmp_path: Path, source: Path) -> None:
+    reconciliation = Reconciliation(
+        JAPANESE_PATIENT.patient_id, "SENDING-HOSPITAL", "L-9", None, ReconcileMode.QUERY
+    )
+    rewrite_patient(source, tmp_path / "out", reconciliation)
+    ds = pydicom.dcmread(tmp_path / "out")
+    assert ds.PatientID == "L-9"
+    assert "IssuerOfPatientID" not in ds
+    assert ds.OtherPatientIDsSequence[0].IssuerOfPatientID == "SENDING-HOSPITAL"
+
+
+def test_existing_other_patient_ids_are_kept(tmp_path: Path, source: Path) -> None:
+    def earlier(ds: Dataset) -> None:
+        item = Dataset()
+        item.PatientID = "OLD-1"
+        item.TypeOfPatientID = "TEXT"
+        ds.OtherPatientIDsSequence = [item]
+
+    src = rewritten(source, tmp_path / "src", earlier)
+    rewrite_patient(src, tmp_path / "once", LOCAL)
+    ids = [item.PatientID for item in pydicom.dcmread(tmp_path / "once").OtherPatientIDsSequence]
+    assert ids == ["OLD-1", JAPANESE_PATIENT.patient_id]
+
+
+@pytest.mark.external
+def test_rewritten_instance_is_as_valid_as_the_original(tmp_path: Path, source: Path) -> None:
+    rewrite_patient(source, tmp_path / "out", LOCAL)
+    assert verifier_errors("dciodvfy", tmp_path / "out") == verifier_errors("dciodvfy", source)
+
+
+def deflated(source: Path, dest: Path) -> None:
+    ds = pydicom.dcmread(source)
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    ds.save_as(dest, enforce_file_format=True)
+
+
+def big_endian(source: Path, dest: Path) -> None:
+    # Only the header's word matters: the rewrite must refuse before reading the dataset.
+    little = ExplicitVRLittleEndian.encode() + b"\x00"
+    dest.write_bytes(source.read_bytes().replace(little, ExplicitVRBigEndian.encode() + b"\x00"))
+
+
+@pytest.mark.parametrize("make", [deflated, big_endian])
+def test_files_whose_tail_cannot_be_copied_are_refused(
+    tmp_path: Path, source: Path, make: Callable[[Path, Path], None]
+) -> None:
+    make(source, tmp_path / "src")
+    with pytest.raises(HeaderRewriteError, match="little endian, undeflated"):
+        rewrite_patient(tmp_path / "src", tmp_path / "out", LOCAL)
+    assert not (tmp_path / "out").exists()
+
+
+def test_truncated_and_foreign_files_are_refused(tmp_path: Path, source: Path) -> None:
+    data = source.read_bytes()
+    truncated = tmp_path / "truncated"
+    truncated.write_bytes(data[: data.index(b"\x10\x00\x20\x00") + 4])
+    with pytest.raises(HeaderRewriteError, match="truncated"):
+        rewrite_patient(truncated, tmp_path / "out1", LOCAL)
+    text = tmp_path / "text"
+    text.write_bytes(b"not dicom" * 100)
+    with pytest.raises(HeaderRewriteError, match="not a DICOM Part 10 file"):
+        rewrite_patient(text, tmp_path / "out2", LOCAL)
+
+
+def test_a_header_larger_than_the_limit_is_refused(
+    tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def bulky(ds: Dataset) -> None:
+        ds.add_new(0x00090010, "LO", "BULK")
+        ds.add_new(0x00091001, "OB", b"\x00" * 8192)
+
+    src = rewritten(source, tmp_path / "src", bulky)
+    monkeypatch.setattr(cloudpdi.reconcile, "MAX_HEADER_BYTES", 4096)
+    with pytest.raises(HeaderRewriteError, match="larger than 4096 bytes"):
+        rewrite_patient(src, tmp_path / "out", LOCAL)
+
+
+def identity(patient: PatientSpec, issuer: str | None = None) -> PatientIdentity:
+    return PatientIdentity(
+        patient.patient_id, issuer, patient.name, patient.birth_date, patient.sex
+    )
+
+
+def test_mapping_finds_the_local_id_once_per_patient() -> None:
+    reconciler = Reconciler(
+        ReconcileConfig(mode=ReconcileMode.MAPPING, mapping={"JP0001": "L-1"}, local_issuer="RH")
+    )
+    found = reconciler.resolve(identity(JAPANESE_PATIENT, "SH"))
+    assert found == Reconciliation("JP0001", "SH", "L-1", "RH", ReconcileMode.MAPPING)
+    assert found.changed
+    with pytest.raises(UnmatchedPatientError, match="no entry") as caught:
+        reconciler.resolve(identity(PatientSpec("SECRET-ID-9", "DOE^JOHN", "19800202", "M")))
+    assert "SECRET-ID-9" not in str(caught.value)
+
+
+def test_reconciliation_off_resolves_nothing() -> None:
+    assert Reconciler(ReconcileConfig()).resolve(identity(JAPANESE_PATIENT)) is None
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"mode": "mapping", "mapping": {"A": "山田"}}, "printable ASCII"),
+        ({"mode": "mapping", "mapping": {"A": "B\\C"}}, "no backslash"),
+        ({"mode": "mapping", "mapping": {"A": "X" * 65}}, "1 to 64"),
+        ({"mode": "mapping"}, "needs a mapping"),
+        ({"mode": "sometimes"}, "not a valid ReconcileMode"),
+    ],
+)
+def test_configuration_is_checked(options: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ReconcileConfig(**options)  # type: ignore[arg-type]
+
+
+def test_query_needs_a_pacs() -> None:
+    with pytest.raises(ValueError, match="needs the local PACS"):
+        Reconciler(ReconcileConfig(mode=ReconcileMode.QUERY))
+
+
+# Local patients: the Japanese patient under a local ID (only the alphabetic name group is
+# recorded), and two namesakes born the same day (one of each sex).
+KNOWN = PatientSpec("L-000777", "YAMADA^HANAKO", JAPANESE_PATIENT.birth_date, "F")
+TWIN_F = PatientSpec("L-1", "SATO^AKI", "19900101", "F")
+TWIN_M = PatientSpec("L-2", "SATO^AKI", "19900101", "M")
+TWIN_F2 = PatientSpec("L-3", "SUZUKI^REN", "19910101", "")
+TWIN_F3 = PatientSpec("L-4", "SUZUKI^REN", "19910101", "")
+
+
+@pytest.fixture(scope="module")
+def local_pacs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PacsSimulator]:
+    root = tmp_path_factory.mktemp("local-pacs")
+    load = [
+        series_files(root / f"src{number}", 1, seed=number, patient=patient)[0]
+        for number, patient in enumerate([KNOWN, TWIN_F, TWIN_M, TWIN_F2, TWIN_F3])
+    ]
+    with PacsSimulator(PacsConfig(storage_dir=root / "pacs", load=tuple(load))) as pacs:
+        yield pacs
+
+
+def querying(pacs: PacsSimulator) -> Reconciler:
+    return Reconciler(ReconcileConfig(mode=ReconcileMode.QUERY), pacs=pacs.peer)
+
+
+def test_query_finds_the_local_patient_by_name_and_birth_date(local_pacs: PacsSimulator) -> None:
+    found = querying(local_pacs).resolve(identity(JAPANESE_PATIENT))
+    assert found is not None
+    assert (found.original_id, found.local_id) == (JAPANESE_PATIENT.patient_id, "L-000777")
+    assert found.method is ReconcileMode.QUERY
+
+
+def test_query_tells_namesakes_apart_by_sex(local_pacs: PacsSimulator) -> None:
+    received = PatientSpec("EXT-5", "SATO^AKI", "19900101", "M")
+    found = querying(local_pacs).resolve(identity(received))
+    assert found is not None and found.local_id == "L-2"
+
+
+@pytest.mark.parametrize(
+    ("received", "message"),
+    [
+        (PatientSpec("EXT-6", "SUZUKI^REN", "19910101", "F"), "2 local patients"),
+        (PatientSpec("EXT-7", "NOBODY^KNOWN", "19910101", "F"), "no local patient"),
+        (PatientSpec("EXT-8", "SUZUKI^REN", "", "F"), "no Patient's Name and Birth Date"),
+        (PatientSpec("EXT-9", "SUZ*", "19910101", "F"), "wildcard"),
+    ],
+)
+def test_query_refuses_anything_but_one_match(
+    local_pacs: PacsSimulator, received: PatientSpec, message: str
+) -> None:
+    with pytest.raises(UnmatchedPatientError, match=message):
+        querying(local_pacs).resolve(identity(received))
+
+
+def test_wildcard_names_are_never_sent_as_queries() -> None:
+    # Port 9 answers nothing: a query would fail with an association error, not this one.
+    unreachable = DicomPeer("NOWHERE", "127.0.0.1", 9)
+    reconciler = Reconciler(ReconcileConfig(mode=ReconcileMode.QUERY), pacs=unreachable)
+    with pytest.raises(UnmatchedPatientError, match="wildcard"):
+        reconciler.resolve(identity(PatientSpec("E", "*", "19910101", "F")))
