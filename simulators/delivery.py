@@ -54,8 +54,8 @@ class DeliveryError(CloudPDIError):
         self.outcomes = tuple(outcomes)
 
 
-class InboxRefused(CloudPDIError):
-    """The token inbox answered with a refusal (4xx other than 408 and 429)."""
+class InboxFailed(CloudPDIError):
+    """The token inbox refused the token (4xx other than 408/429) or stayed unreachable."""
 
 
 class HookFailed(CloudPDIError):
@@ -95,7 +95,10 @@ class HttpInboxDelivery:
 
 @dataclass(frozen=True)
 class HookDelivery:
-    """Run ``argv`` plus the token file's path, without a shell, for at most ``timeout`` s."""
+    """Run ``argv`` plus the token file's path, without a shell, for at most ``timeout`` s.
+
+    The hook's standard output is discarded and its standard error passes through to ours.
+    """
 
     argv: tuple[str, ...]
     timeout: float = 60.0
@@ -262,9 +265,7 @@ def _to_inbox(body: str, form: str, channel: HttpInboxDelivery) -> str:
                 _retry(backoff, f"HTTP {answer.status_code}", retry_after(answer))
                 continue
             if not answer.is_success:
-                raise InboxRefused(
-                    f"the inbox answered {answer.status_code} {_answer_text(answer)}"
-                )
+                raise InboxFailed(f"the inbox answered {answer.status_code} {_answer_text(answer)}")
             return f"{answer.status_code} {_answer_text(answer)}"
 
 
@@ -272,7 +273,7 @@ def _retry(backoff: Backoff, cause: str, wait: float | None = None) -> None:
     try:
         backoff.failed(cause, wait)
     except RetriesExhausted as exc:
-        raise InboxRefused(f"the inbox is unreachable: {exc}") from None
+        raise InboxFailed(f"the inbox is unreachable: {exc}") from None
 
 
 def _answer_text(answer: httpx.Response) -> str:
