@@ -17,6 +17,7 @@ from cloudpdi import __version__
 from cloudpdi.errors import CloudPDIError
 from harness import commands
 from harness.actors import add_serve_parser
+from harness.transfer import add_send_parser
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pack(sub)
     _add_token(sub)
     add_serve_parser(sub)
+    add_send_parser(sub)
     return parser
 
 

@@ -1,0 +1,151 @@
+"""``cloudpdi send`` and ``cloudpdi receive``: the two ends of an exchange, against real endpoints.
+
+Keys are read from files or the environment, never from the command line (``ps`` shows it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+from datetime import timedelta
+from pathlib import Path
+
+from cloudpdi.container import Institution
+from cloudpdi.dimse import DicomPeer
+from cloudpdi.token import Facility
+from harness.actors import read_keys
+from harness.commands import (
+    DEFAULT_COMMUNITY,
+    DEFAULT_INSTITUTION,
+    DEFAULT_ISSUER,
+    DEFAULT_REPOSITORY,
+    UsageError,
+    print_json,
+)
+from harness.progress import progress_bar
+from simulators.delivery import Channel, FolderDelivery, HookDelivery, HttpInboxDelivery
+from simulators.sender import SenderConfig, send
+
+#: Environment variable that may hold the uploader's bearer key instead of a key file.
+UPLOADER_KEY_ENV = "CLOUDPDI_UPLOADER_KEY"
+
+
+def add_send_parser(sub: argparse._SubParsersAction) -> None:
+    """Add ``send STUDY_UID`` to the command line."""
+    send_ = sub.add_parser(
+        "send", help="retrieve a study from a PACS, pack, encrypt, upload and deliver its token"
+    )
+    send_.add_argument("study_uid", metavar="STUDY_UID")
+    send_.add_argument("--source", required=True, type=_peer, metavar="AE@HOST:PORT")
+    send_.add_argument("--repository", default=DEFAULT_REPOSITORY, metavar="URL")
+    send_.add_argument(
+        "--uploader-key-file",
+        type=Path,
+        help=f"the facility's bearer key: a file holding the key, or the repository's keys.toml;"
+        f" default: ${UPLOADER_KEY_ENV}",
+    )
+    send_.add_argument("--calling-ae", default="CPDI_SENDER")
+    send_.add_argument("--retrieve", choices=("get", "move"), default="get")
+    send_.add_argument("--move-destination", type=_peer, metavar="AE@HOST:PORT")
+    send_.add_argument("--community", default=DEFAULT_COMMUNITY, metavar="ID")
+    send_.add_argument("--issuer-id", default=DEFAULT_ISSUER.id)
+    send_.add_argument("--issuer-name", default=DEFAULT_ISSUER.name)
+    send_.add_argument("--institution", default=DEFAULT_INSTITUTION.name)
+    send_.add_argument("--contact", default=DEFAULT_INSTITUTION.contact)
+    send_.add_argument("--recipient-id")
+    send_.add_argument("--recipient-name", default="")
+    send_.add_argument(
+        "--no-restrict-download",
+        action="store_true",
+        help="let anyone holding the token download, not only the recipient facility",
+    )
+    send_.add_argument("--issuer-key", type=Path, metavar="PEM", help="signs sealed tokens")
+    send_.add_argument("--recipient-key", type=Path, metavar="PUB.PEM", help="seals the token")
+    send_.add_argument("--document", action="append", default=[], type=Path, metavar="FILE")
+    send_.add_argument("--description", default="")
+    send_.add_argument("--lifetime-days", type=float, default=14.0)
+    send_.add_argument("--deliver-folder", action="append", default=[], type=Path)
+    send_.add_argument("--deliver-inbox", action="append", default=[], metavar="URL")
+    send_.add_argument("--deliver-hook", action="append", default=[], metavar="COMMAND")
+    send_.add_argument("--hook-timeout", type=float, default=60.0)
+    send_.add_argument("--work-dir", type=Path, default=Path("cloudpdi-send"))
+    send_.add_argument("--json", action="store_true", help="print the summary as JSON")
+    send_.set_defaults(handler=run_send)
+
+
+def run_send(args: argparse.Namespace) -> int:
+    issuer = Facility(id=args.issuer_id, name=args.issuer_name)
+    recipient = (
+        Facility(id=args.recipient_id, name=args.recipient_name) if args.recipient_id else None
+    )
+    channels: list[Channel] = [FolderDelivery(path) for path in args.deliver_folder]
+    channels += [HttpInboxDelivery(url) for url in args.deliver_inbox]
+    channels += [
+        HookDelivery(shlex.split(command), timeout=args.hook_timeout)
+        for command in args.deliver_hook
+    ]
+    config = SenderConfig(
+        source_pacs=args.source,
+        repository_url=args.repository,
+        uploader_key=uploader_key(args.uploader_key_file, issuer.id),
+        community_id=args.community,
+        issuer=issuer,
+        institution=Institution(name=args.institution, contact=args.contact),
+        work_dir=args.work_dir,
+        calling_ae=args.calling_ae,
+        retrieve=args.retrieve,
+        move_destination=args.move_destination,
+        recipient=recipient,
+        restrict_to_recipient=not args.no_restrict_download,
+        issuer_key_path=args.issuer_key,
+        recipient_public_key_path=args.recipient_key,
+        delivery=channels,
+        documents=args.document,
+        description=args.description,
+        lifetime=timedelta(days=args.lifetime_days),
+    )
+    result = send(config, args.study_uid, progress=progress_bar)
+    summary = result.to_dict()
+    if args.json:
+        print_json(summary)
+    else:
+        print(
+            f"sent study {result.study_uid}: {result.instances} instances, "
+            f"{result.documents} documents, {result.ciphertext_size} bytes of ciphertext as "
+            f"document {result.document_id}; token {result.token_id} expires "
+            f"{result.expires_at.isoformat()}"
+        )
+        for outcome in summary["deliveries"]:
+            state = "delivered" if outcome["ok"] else "NOT delivered"
+            print(f"  {state} by {outcome['channel']} ({outcome['form']}): {outcome['detail']}")
+        print(f"  token files in {Path(summary['token_files']['json']).parent}")
+    return 0
+
+
+def uploader_key(path: Path | None, facility_id: str) -> str:
+    """Read the uploader's bearer key: a key file, a repository keys.toml, or the environment."""
+    if path is None:
+        key = os.environ.get(UPLOADER_KEY_ENV, "")
+        if not key:
+            raise UsageError(f"give --uploader-key-file or set ${UPLOADER_KEY_ENV}")
+        return key
+    if path.suffix == ".toml":
+        uploaders, _ = read_keys(path)
+        if facility_id not in uploaders:
+            raise UsageError(f"{path} has no uploader key for facility {facility_id}")
+        return uploaders[facility_id]
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read key file {path}: {exc.__class__.__name__}") from None
+    if not key:
+        raise UsageError(f"key file {path} is empty")
+    return key
+
+
+def _peer(text: str) -> DicomPeer:
+    try:
+        return DicomPeer.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
