@@ -200,17 +200,20 @@ class Reconciler:
         # often absent or written differently in the local record.
         keys: dict[str, object] = {
             "PatientID": "",
-            "IssuerOfPatientID": self.config.local_issuer or "",
+            "IssuerOfPatientID": "",
             "PatientName": name,
             "PatientBirthDate": identity.birth_date,
             "PatientSex": "",
         }
         assert self._pacs is not None  # checked in __init__
         answers = find(self._pacs, "PATIENT", keys, "PATIENT", calling_ae=self._calling_ae)
+        # A record without sex or issuer may be the patient; one with others is someone else
+        # (or, for the issuer, an earlier import kept under a foreign ID).
         found = {
             str(answer.get("PatientID") or "").strip()
             for answer in answers
-            if _same_sex(identity.sex, str(answer.get("PatientSex") or ""))
+            if _agrees(identity.sex, answer.get("PatientSex"))
+            and _agrees(self.config.local_issuer, answer.get("IssuerOfPatientID"))
         } - {""}
         if not found:
             raise UnmatchedPatientError("no local patient has this name and birth date")
@@ -225,9 +228,10 @@ class Reconciler:
             raise UnmatchedPatientError(str(exc)) from None
 
 
-def _same_sex(received: str, local: str) -> bool:
-    local = local.strip().upper()
-    return not received or not local or received == local
+def _agrees(ours: str | None, theirs: object) -> bool:
+    """Tell whether two values may be the same: equal, or one of them unknown."""
+    ours, theirs = (ours or "").strip().upper(), str(theirs or "").strip().upper()
+    return not ours or not theirs or ours == theirs
 
 
 def rewrite_patient(src: Path, dst: Path, reconciliation: Reconciliation) -> None:
