@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import selectors
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -13,63 +18,45 @@ import httpx
 import pytest
 
 from cloudpdi.reconcile import ReconcileConfig
-from cloudpdi.seal import generate_facility_key, public_key_pem, save_private_key, seal_token
+from cloudpdi.seal import generate_facility_key, seal_token
 from cloudpdi.token import Token, to_compact, to_json
-from fixtures.studies import DemoStudies, generate_demo_studies
+from fixtures.studies import DemoStudies
 from simulators.delivery import HttpInboxDelivery, deliver_token
-from simulators.pacs import PacsConfig, PacsSimulator
+from simulators.pacs import PacsSimulator
 from simulators.receiver_inbox import MAX_BODY_BYTES, ReceiverInbox
 from simulators.receiver_jobs import JobStatus
-from simulators.repository import Recorder, RepositoryConfig, RepositoryServer
-from tests.test_receiver import KEYS, SENDER, downloads_of, receiver_config, upload
+from simulators.repository import RepositoryServer
+from tests.test_receiver import (
+    COMMUNITY,
+    KEYS,
+    RECEIVER,
+    SENDER,
+    demo,
+    downloads_of,
+    facility_keys,
+    pacs,
+    receiver_config,
+    repository,
+    upload,
+)
 from tests.test_token import secret_forms
+
+__all__ = ["demo", "facility_keys", "pacs", "repository"]
 
 WAIT = 30.0
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoStudies:
-    return generate_demo_studies(tmp_path_factory.mktemp("demo"), ct_instances=2, mr_instances=1)
-
-
-@pytest.fixture(scope="module")
-def repository(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RepositoryServer]:
-    config = RepositoryConfig(
-        data_dir=tmp_path_factory.mktemp("repository"),
-        uploader_keys=KEYS,
-        purge_interval=0,
-        recorder=Recorder(),
-    )
-    with RepositoryServer(config) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    folder = tmp_path_factory.mktemp("keys")
-    receiver, sender = generate_facility_key(), generate_facility_key()
-    save_private_key(receiver, folder / "receiver.pem")
-    (folder / "sender.pub.pem").write_text(public_key_pem(sender))
-    return {"receiver": receiver, "sender": sender, "folder": folder}
-
-
-@pytest.fixture
-def pacs(tmp_path: Path) -> Iterator[PacsSimulator]:
-    with PacsSimulator(PacsConfig(storage_dir=tmp_path / "pacs")) as server:
-        yield server
-
-
 @pytest.fixture
 def inbox(
-    tmp_path: Path, repository: RepositoryServer, pacs: PacsSimulator, keys: dict[str, Any]
+    tmp_path: Path, repository: RepositoryServer, pacs: PacsSimulator, facility_keys: dict[str, Any]
 ) -> Iterator[ReceiverInbox]:
     config = receiver_config(
         tmp_path,
         repository,
         pacs,
         reconciliation=ReconcileConfig(),
-        facility_key_path=keys["folder"] / "receiver.pem",
-        trusted_issuers={SENDER.id: keys["folder"] / "sender.pub.pem"},
+        facility_key_path=facility_keys["folder"] / "receiver.pem",
+        trusted_issuers={SENDER.id: facility_keys["folder"] / "sender.pub.pem"},
     )
     with ReceiverInbox(config) as server:
         yield server
@@ -79,6 +66,12 @@ def inbox(
 def token(tmp_path: Path, demo: DemoStudies, repository: RepositoryServer) -> Token:
     """A fresh transfer per test: the inbox receives each token once."""
     return upload(repository, demo.dicom_files, tmp_path, documents=[demo.referral_pdf])
+
+
+def sealed_for_us(token: Token, facility_keys: dict[str, Any]) -> str:
+    return seal_token(
+        token, issuer_key=facility_keys["sender"], recipient_public_key=facility_keys["receiver"]
+    )
 
 
 def post(inbox: ReceiverInbox, body: str | bytes, media_type: str) -> httpx.Response:
@@ -100,15 +93,13 @@ def test_each_token_form_is_accepted_and_received(
     inbox: ReceiverInbox,
     pacs: PacsSimulator,
     token: Token,
-    keys: dict[str, Any],
+    facility_keys: dict[str, Any],
     form: str,
 ) -> None:
     body = {
         "text/plain": to_compact(token),
         "application/json": to_json(token),
-        "application/jose": seal_token(
-            token, issuer_key=keys["sender"], recipient_public_key=keys["receiver"]
-        ),
+        "application/jose": sealed_for_us(token, facility_keys),
     }[form]
     response = post(inbox, body, f"{form}; charset=utf-8")
     assert response.status_code == 202
@@ -117,7 +108,7 @@ def test_each_token_form_is_accepted_and_received(
     status = finished(inbox, token.token_id)
     assert status["status"] == JobStatus.DONE
     assert status["result"]["outcome"] == "complete"
-    assert status["result"]["counts"]["stored"] == pacs.count == 5
+    assert status["result"]["counts"]["stored"] == pacs.count == 7
     assert status["result"]["documents"][0]["kind"] == "pdf"
     shown = json.dumps(status)
     for secret in secret_forms(token):
@@ -135,9 +126,11 @@ def test_a_token_delivered_twice_is_received_once(inbox: ReceiverInbox, token: T
 
 
 def test_the_senders_inbox_delivery_reaches_us(
-    inbox: ReceiverInbox, token: Token, keys: dict[str, Any]
+    inbox: ReceiverInbox, token: Token, facility_keys: dict[str, Any]
 ) -> None:
-    sealed = seal_token(token, issuer_key=keys["sender"], recipient_public_key=keys["receiver"])
+    sealed = seal_token(
+        token, issuer_key=facility_keys["sender"], recipient_public_key=facility_keys["receiver"]
+    )
     (outcome,) = deliver_token(token, [HttpInboxDelivery(inbox.tokens_url)], sealed=sealed)
     assert outcome.ok
     assert finished(inbox, token.token_id)["status"] == JobStatus.DONE
@@ -181,12 +174,12 @@ def test_an_expired_token_is_refused_at_once_without_download(
 
 
 def test_sealed_tokens_not_for_us_or_from_strangers_are_refused(
-    inbox: ReceiverInbox, token: Token, keys: dict[str, Any]
+    inbox: ReceiverInbox, token: Token, facility_keys: dict[str, Any]
 ) -> None:
     stranger = generate_facility_key()
     for recipient, code in (
         (generate_facility_key(), "token_recipient"),
-        (keys["receiver"], "untrusted_issuer"),
+        (facility_keys["receiver"], "untrusted_issuer"),
     ):
         sealed = seal_token(token, issuer_key=stranger, recipient_public_key=recipient)
         response = post(inbox, sealed, "application/jose")
@@ -212,10 +205,14 @@ def test_a_failed_receive_is_reported_in_the_status(
 
 
 def test_sealed_tokens_need_a_facility_key(
-    tmp_path: Path, repository: RepositoryServer, token: Token, keys: dict[str, Any]
+    tmp_path: Path, repository: RepositoryServer, token: Token, facility_keys: dict[str, Any]
 ) -> None:
     with ReceiverInbox(receiver_config(tmp_path, repository)) as plain:
-        sealed = seal_token(token, issuer_key=keys["sender"], recipient_public_key=keys["receiver"])
+        sealed = seal_token(
+            token,
+            issuer_key=facility_keys["sender"],
+            recipient_public_key=facility_keys["receiver"],
+        )
         response = post(plain, sealed, "application/jose")
     assert response.status_code == 415
     assert response.json()["error"] == "sealed_not_accepted"
@@ -236,3 +233,55 @@ def test_the_inbox_listens_on_loopback_and_stops(
     inbox.stop()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/tokens", timeout=2)
+
+
+def line_within(process: subprocess.Popen[str], seconds: float) -> str:
+    """Return the process's next line of output, or fail after ``seconds``."""
+    assert process.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        assert selector.select(seconds), "no output in time"
+    return process.stdout.readline()
+
+
+def test_serve_receiver_runs_as_a_process_from_a_toml_configuration(
+    tmp_path: Path, repository: RepositoryServer, token: Token
+) -> None:
+    (tmp_path / "receiver.toml").write_text(
+        f'output_dir = "received"\n\n[facility]\nid = "{RECEIVER.id}"\nname = "{RECEIVER.name}"\n'
+        f'\n[communities]\n"{COMMUNITY}" = "{repository.base_url}"\n',
+        encoding="utf-8",
+    )
+    code = (
+        "import sys; from pathlib import Path;"
+        "from simulators.receiver_config import load_receiver_config;"
+        "from simulators.receiver_inbox import serve_receiver;"
+        "serve_receiver(load_receiver_config(Path(sys.argv[1])))"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path / "receiver.toml")],
+        cwd=Path(__file__).parents[1],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = line_within(process, WAIT)
+        assert line.startswith("receiver token inbox listening on http://127.0.0.1:")
+        url = line.split()[5]
+        answer = httpx.post(url, content=to_compact(token), headers={"Content-Type": "text/plain"})
+        assert answer.status_code == 202
+        deadline = time.monotonic() + WAIT
+        while (status := httpx.get(f"{url}/{token.token_id}").json())["status"] not in (
+            "done",
+            "failed",
+        ):
+            assert time.monotonic() < deadline, "the receive did not finish in time"
+            time.sleep(0.05)
+        assert status["status"] == "done", status
+        assert (tmp_path / "received" / token.token_id / "DICOMDIR").is_file()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=WAIT) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
