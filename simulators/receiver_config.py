@@ -58,7 +58,8 @@ class ReceiverConfig:
 
     ``output_dir`` gets, per token, the validated file set as received (the originals, kept
     unmodified) and the report; ``work_dir`` (default ``output_dir/.work``) holds downloads,
-    reconciled copies on their way to the PACS, and refused file sets.
+    reconciled copies on their way to the PACS, and refused file sets. Reconciliation applies
+    to imports into a PACS; "no PACS" mode delivers the file set exactly as received.
     """
 
     facility: Facility

@@ -408,6 +408,28 @@ def test_validation_errors_can_be_imported_when_configured(
     assert pacs.count == len(result.instances) == 5
 
 
+def test_an_unreadable_instance_is_reported_and_the_rest_imported(
+    tmp_path: Path, repository: RepositoryServer, pacs: PacsSimulator
+) -> None:
+    clean = make_clean_file_set(tmp_path / "clean")
+    images = sorted(p for p in (clean / "DICOM").rglob("*") if p.is_file())
+    images[0].write_bytes(images[0].read_bytes()[:400])
+    token = encrypted_file_set(repository, zip_file_set(clean, tmp_path / "set.zip"), tmp_path)
+    config = receiver_config(
+        tmp_path,
+        repository,
+        pacs,
+        reconciliation=ReconcileConfig(),
+        import_on_validation_errors=True,
+    )
+    result = receive(config, token)
+    assert result.outcome is Outcome.PARTIAL
+    (unreadable,) = result.not_imported
+    assert unreadable.path == images[0].relative_to(clean).as_posix()
+    assert unreadable.reason.startswith("unreadable: ")
+    assert pacs.count == len(images) - 1 == len(result.imported)
+
+
 def test_a_qr_image_of_the_token(
     tmp_path: Path, repository: RepositoryServer, token: Token, pacs: PacsSimulator
 ) -> None:
