@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import BinaryIO
 
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
@@ -36,6 +37,8 @@ MAX_PATIENT_ID_LENGTH = 64
 TYPE_OF_PATIENT_ID = "TEXT"
 #: The last group read and rewritten: the Patient module lives in group 0010.
 PATIENT_GROUP = 0x0010
+#: Bytes read first to find the end of the Patient module; more are read while it is not found.
+FIRST_READ = 64 * 1024
 # Group length of the patient group: retired, and wrong once the group changes.
 _PATIENT_GROUP_LENGTH = 0x00100000
 _ISSUER_QUALIFIERS = "IssuerOfPatientIDQualifiersSequence"
@@ -51,6 +54,10 @@ class UnmatchedPatientError(ReconcileError):
 
 class HeaderRewriteError(ReconcileError):
     """An instance's header cannot be rewritten without decoding more than the header."""
+
+
+class _ShortRead(Exception):
+    """The header goes on past the bytes read so far."""
 
 
 class ReconcileMode(StrEnum):
@@ -241,8 +248,7 @@ def rewrite_patient(src: Path, dst: Path, reconciliation: Reconciliation) -> Non
     Other Patient IDs Sequence; everything after group 0010 is copied byte for byte.
     """
     with open(src, "rb") as source:
-        lead = source.read(MAX_HEADER_BYTES)
-        start, end, implicit, head = _split(lead, name=src.name)
+        lead, (start, end, implicit, head) = _read_head(source, src.name)
         _apply(head, reconciliation)
         encoded = DicomBytesIO()
         encoded.is_implicit_VR, encoded.is_little_endian = implicit, True
@@ -257,21 +263,37 @@ def rewrite_patient(src: Path, dst: Path, reconciliation: Reconciliation) -> Non
             shutil.copyfileobj(source, out)
 
 
-def _split(lead: bytes, *, name: str) -> tuple[int, int, bool, Dataset]:
+def _read_head(source: BinaryIO, name: str) -> tuple[bytes, tuple[int, int, bool, Dataset]]:
+    """Read the file's start, more while the header does not fit: the bytes and their split."""
+    size = min(FIRST_READ, MAX_HEADER_BYTES)
+    while True:
+        source.seek(0)
+        lead = source.read(size)
+        try:
+            return lead, _split(lead, complete=len(lead) < size, name=name)
+        except _ShortRead:
+            if size >= MAX_HEADER_BYTES:
+                raise HeaderRewriteError(
+                    f"{name}: header is larger than {MAX_HEADER_BYTES} bytes"
+                ) from None
+            size = min(size * 4, MAX_HEADER_BYTES)
+
+
+def _split(lead: bytes, *, complete: bool, name: str) -> tuple[int, int, bool, Dataset]:
     """Return where the dataset starts, where group 0010 ends, implicit VR, and the head."""
     if lead[PREAMBLE_LENGTH : PREAMBLE_LENGTH + len(DICM_PREFIX)] != DICM_PREFIX:
         raise HeaderRewriteError(f"{name}: not a DICOM Part 10 file")
     stream = io.BytesIO(lead)
     stream.seek(PREAMBLE_LENGTH + len(DICM_PREFIX))
     try:
-        meta = _read_until(stream, False, lambda tag: tag.group != 0x0002, name)
+        meta = _read_until(stream, False, lambda tag: tag.group != 0x0002, complete, name)
         start = stream.tell()
         syntax = UID(str(meta.get("TransferSyntaxUID", "")).strip(" \x00"))
         if not _little_endian_undeflated(syntax):
             raise HeaderRewriteError(f"{name}: only little endian, undeflated files are rewritten")
         implicit = syntax == ImplicitVRLittleEndian
-        head = _read_until(stream, implicit, lambda tag: tag.group > PATIENT_GROUP, name)
-    except HeaderRewriteError:
+        head = _read_until(stream, implicit, lambda tag: tag.group > PATIENT_GROUP, complete, name)
+    except (HeaderRewriteError, _ShortRead):
         raise
     except Exception as exc:  # pydicom raises many types on malformed input
         raise HeaderRewriteError(f"{name}: header does not parse ({type(exc).__name__})") from None
@@ -290,12 +312,17 @@ def _little_endian_undeflated(syntax: UID) -> bool:
 
 
 def _read_until(
-    stream: io.BytesIO, implicit: bool, stop: Callable[[BaseTag], bool], name: str
+    stream: io.BytesIO,
+    implicit: bool,
+    stop: Callable[[BaseTag], bool],
+    complete: bool,
+    name: str,
 ) -> Dataset:
     """Read elements until ``stop(tag)`` holds for the next one, which must be in ``stream``.
 
     Every composite instance has attributes after the Patient module (Study Instance UID, at
-    least), so a read that meets none ran into the end of the file or of what was read.
+    least), so a read that meets none ran into the end of what was read: of the file when
+    ``complete`` (it is truncated), else of the bytes read so far (:class:`_ShortRead`).
     """
     stopped = False
 
@@ -306,8 +333,8 @@ def _read_until(
 
     dataset = read_dataset(stream, implicit, True, stop_when=stop_when)
     if not stopped:
-        if len(stream.getbuffer()) >= MAX_HEADER_BYTES:
-            raise HeaderRewriteError(f"{name}: header is larger than {MAX_HEADER_BYTES} bytes")
+        if not complete:
+            raise _ShortRead
         raise HeaderRewriteError(f"{name}: the file ends inside its header (truncated)")
     return dataset
 

@@ -163,17 +163,32 @@ def test_truncated_and_foreign_files_are_refused(tmp_path: Path, source: Path) -
         rewrite_patient(text, tmp_path / "out2", LOCAL)
 
 
+def bulky(ds: Dataset) -> None:
+    """Add an 8 KiB private element before the Patient module ends."""
+    ds.add_new(0x00090010, "LO", "BULK")
+    ds.add_new(0x00091001, "OB", b"\x00" * 8192)
+
+
+def test_a_header_beyond_the_first_read_is_read_in_more_steps(
+    tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = rewritten(source, tmp_path / "src", bulky)
+    monkeypatch.setattr(cloudpdi.reconcile, "FIRST_READ", 1024)
+    rewrite_patient(src, tmp_path / "out", LOCAL)
+    ds = pydicom.dcmread(tmp_path / "out")
+    assert ds.PatientID == LOCAL.local_id
+    assert ds[0x00091001].value == b"\x00" * 8192
+    assert pixel_hash(tmp_path / "out") == pixel_hash(src)
+
+
 def test_a_header_larger_than_the_limit_is_refused(
     tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def bulky(ds: Dataset) -> None:
-        ds.add_new(0x00090010, "LO", "BULK")
-        ds.add_new(0x00091001, "OB", b"\x00" * 8192)
-
     src = rewritten(source, tmp_path / "src", bulky)
     monkeypatch.setattr(cloudpdi.reconcile, "MAX_HEADER_BYTES", 4096)
     with pytest.raises(HeaderRewriteError, match="larger than 4096 bytes"):
         rewrite_patient(src, tmp_path / "out", LOCAL)
+    assert not (tmp_path / "out").exists()
 
 
 def identity(patient: PatientSpec, issuer: str | None = None) -> PatientIdentity:
