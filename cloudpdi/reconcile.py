@@ -254,8 +254,8 @@ def rewrite_patient(src: Path, dst: Path, reconciliation: Reconciliation) -> Non
         encoded.is_implicit_VR, encoded.is_little_endian = implicit, True
         try:
             write_dataset(encoded, head)
-        except Exception as exc:  # pydicom raises many types for values it cannot encode
-            raise HeaderRewriteError(f"{src.name}: header cannot be encoded again") from exc
+        except Exception:  # pydicom raises many types, some quoting the value
+            raise HeaderRewriteError(f"{src.name}: header cannot be encoded again") from None
         with open(dst, "xb") as out:
             out.write(lead[:start])
             out.write(encoded.getvalue())
