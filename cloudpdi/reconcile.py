@@ -28,7 +28,7 @@ from pydicom.tag import BaseTag
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from cloudpdi.dicomfile import DICM_PREFIX, MAX_HEADER_BYTES, PREAMBLE_LENGTH
-from cloudpdi.dimse import DEFAULT_CALLING_AE, DicomPeer, find
+from cloudpdi.dimse import DEFAULT_CALLING_AE, DicomPeer, DimseError, find
 from cloudpdi.errors import CloudPDIError
 
 #: Patient ID (0010,0020) is LO: at most 64 characters (PS3.5 6.2).
@@ -50,6 +50,10 @@ class ReconcileError(CloudPDIError):
 
 class UnmatchedPatientError(ReconcileError):
     """No single local patient matches the received one."""
+
+
+class PatientQueryError(ReconcileError):
+    """The local PACS could not be asked for the patient."""
 
 
 class HeaderRewriteError(ReconcileError):
@@ -164,21 +168,30 @@ class Reconciler:
         self.config = config
         self._pacs = pacs
         self._calling_ae = calling_ae
-        # A patient's outcome, found once: the reconciliation or why there is none.
-        self._known: dict[PatientIdentity, Reconciliation | str] = {}
+        # A patient's outcome, found once: the reconciliation, or the error and its message.
+        self._known: dict[PatientIdentity, Reconciliation | tuple[type[ReconcileError], str]] = {}
 
     def resolve(self, identity: PatientIdentity) -> Reconciliation | None:
-        """Return the local identity (None when reconciliation is off); raise if unmatched."""
+        """Return the local identity (None when reconciliation is off).
+
+        Raises :class:`UnmatchedPatientError` when no single local patient matches, and
+        :class:`PatientQueryError` when the local PACS cannot be asked; either is remembered,
+        so that the instances of one patient cost one query.
+        """
         if self.config.mode is ReconcileMode.OFF:
             return None
         if identity not in self._known:
             try:
                 self._known[identity] = self._reconciliation(identity)
             except UnmatchedPatientError as exc:
-                self._known[identity] = str(exc)
+                self._known[identity] = (UnmatchedPatientError, str(exc))
+            except DimseError as exc:
+                message = f"the local PACS could not be asked for the patient: {exc}"
+                self._known[identity] = (PatientQueryError, message)
         known = self._known[identity]
-        if isinstance(known, str):
-            raise UnmatchedPatientError(known)
+        if isinstance(known, tuple):
+            kind, message = known
+            raise kind(message)
         return known
 
     def _reconciliation(self, identity: PatientIdentity) -> Reconciliation:

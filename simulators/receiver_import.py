@@ -21,9 +21,10 @@ from cloudpdi.dimse import DicomPeer, DimseError, store_files
 from cloudpdi.pdi_layout import INDEX, WEB_FOLDER
 from cloudpdi.readme import README_NAME
 from cloudpdi.reconcile import (
-    HeaderRewriteError,
     PatientIdentity,
+    PatientQueryError,
     ReconcileConfig,
+    ReconcileError,
     Reconciler,
     Reconciliation,
     Unmatched,
@@ -184,7 +185,7 @@ class Importer:
         for number, instance in enumerate(instances):
             try:
                 ready.append(_Ready(number, instance, self._prepare(number, instance)))
-            except (UnmatchedPatientError, HeaderRewriteError, DimseError) as exc:
+            except ReconcileError as exc:
                 outcomes[number] = instance.outcome(InstanceStatus.REFUSED, str(exc))
         for start in range(0, len(ready), STORE_BATCH):
             outcomes.update(self._store(ready[start : start + STORE_BATCH]))
@@ -197,11 +198,11 @@ class Importer:
         try:
             reconciliation = self._reconciler.resolve(instance.identity)
         except UnmatchedPatientError as exc:
-            if self._unmatched is Unmatched.REFUSE:
-                raise UnmatchedPatientError(f"patient not reconciled: {exc}") from None
-            return instance.path
-        except DimseError as exc:
-            raise DimseError(f"the local PACS could not be asked for the patient: {exc}") from None
+            if self._unmatched is Unmatched.KEEP:
+                return instance.path
+            raise UnmatchedPatientError(f"patient not reconciled: {exc}") from None
+        except PatientQueryError as exc:
+            raise PatientQueryError(f"patient not reconciled: {exc}") from None
         if reconciliation is None or not reconciliation.changed:
             return instance.path
         key = (reconciliation.original_id, reconciliation.original_issuer)

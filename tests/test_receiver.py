@@ -545,6 +545,23 @@ def test_an_unmatched_patient_is_refused_and_the_others_imported(
     assert pacs.count == len(demo.dicom_files)
 
 
+def test_unmatched_patients_may_be_kept_under_their_original_id(
+    tmp_path: Path, demo: DemoStudies, repository: RepositoryServer, pacs: PacsSimulator
+) -> None:
+    stranger = PatientSpec("EXT-43", "DOE^JANE", "19800101", "F")
+    other = generate_study("CT", 1, tmp_path / "other", seed=6, patient=stranger, rows=32)
+    mixed = upload(repository, [*demo.dicom_files, *other], tmp_path)
+    keep = ReconcileConfig(
+        mode=ReconcileMode.MAPPING, mapping={"CPDI0001": LOCAL_ID}, unmatched="keep"
+    )
+    result = receive(receiver_config(tmp_path, repository, pacs, reconciliation=keep), mixed)
+    assert result.ok
+    kept = pydicom.dcmread(pacs.path_of(str(pydicom.dcmread(other[0]).SOPInstanceUID)))
+    assert kept.PatientID == "EXT-43"
+    assert "OtherPatientIDsSequence" not in kept
+    assert [r.original_id for r in result.reconciliations] == ["CPDI0001"]
+
+
 def test_an_unreachable_pacs_is_reported_per_instance(
     tmp_path: Path, repository: RepositoryServer, token: Token
 ) -> None:

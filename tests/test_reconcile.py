@@ -22,6 +22,7 @@ from cloudpdi.dimse import DicomPeer
 from cloudpdi.reconcile import (
     HeaderRewriteError,
     PatientIdentity,
+    PatientQueryError,
     ReconcileConfig,
     ReconcileMode,
     Reconciler,
@@ -292,3 +293,11 @@ def test_wildcard_names_are_never_sent_as_queries() -> None:
     reconciler = Reconciler(ReconcileConfig(mode=ReconcileMode.QUERY), pacs=unreachable)
     with pytest.raises(UnmatchedPatientError, match="wildcard"):
         reconciler.resolve(identity(PatientSpec("E", "*", "19910101", "F")))
+
+
+def test_an_unreachable_pacs_is_not_an_unmatched_patient() -> None:
+    unreachable = DicomPeer("NOWHERE", "127.0.0.1", 9)
+    reconciler = Reconciler(ReconcileConfig(mode=ReconcileMode.QUERY), pacs=unreachable)
+    for _ in range(2):  # the failure is remembered and raised again for the next instance
+        with pytest.raises(PatientQueryError, match="could not be asked"):
+            reconciler.resolve(identity(JAPANESE_PATIENT))
