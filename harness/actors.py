@@ -10,11 +10,15 @@ import argparse
 import os
 import secrets
 import tomllib
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+from cloudpdi.dimse import DicomPeer
 from harness.commands import DEFAULT_ISSUER, UsageError
 from simulators.pacs import PacsConfig, serve_pacs
+from simulators.receiver import ReceiverConfig, ReceiverConfigError, load_receiver_config
+from simulators.receiver_inbox import serve_receiver
 from simulators.repository import RepositoryConfig, TlsConfig, serve_repository
 
 KEYS_FILE_NAME = "keys.toml"
@@ -64,6 +68,37 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
         help="a facility certificate's SHA-256 fingerprint (hex) and the uploader it names",
     )
     repo.set_defaults(handler=run_repository)
+
+    receiver = actors.add_parser("receiver", help="a receiver with an HTTP token inbox")
+    add_receiver_options(receiver)
+    receiver.add_argument("--host", default="127.0.0.1")
+    receiver.add_argument("--port", type=int, default=8700, help="0 picks a free port")
+    receiver.set_defaults(handler=run_receiver)
+
+
+def add_receiver_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``receive`` and ``serve receiver``: the config file and its overrides."""
+    parser.add_argument("--config", required=True, type=Path, metavar="RECEIVER.toml")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--pacs", type=peer_argument, metavar="AE@HOST:PORT", help="import into this PACS"
+    )
+    where.add_argument("--no-pacs", action="store_true", help="write the file set to --out only")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="output folder")
+
+
+def receiver_config(args: argparse.Namespace) -> ReceiverConfig:
+    """Load the receiver configuration and apply the command line's overrides."""
+    try:
+        config = load_receiver_config(args.config)
+        changes: dict[str, object] = {}
+        if args.pacs is not None or args.no_pacs:
+            changes["destination_pacs"] = args.pacs
+        if args.out is not None:
+            changes["output_dir"] = args.out
+        return replace(config, **changes) if changes else config
+    except (ReceiverConfigError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
 
 
 def run_pacs(args: argparse.Namespace) -> int:
@@ -116,6 +151,11 @@ def run_repository(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_receiver(args: argparse.Namespace) -> int:
+    serve_receiver(receiver_config(args), host=args.host, port=args.port)
+    return 0
+
+
 def write_fresh_keys(path: Path) -> None:
     """Write random uploader and admin keys to a new TOML file only its owner can read."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -158,3 +198,11 @@ def _destination(text: str) -> tuple[str, tuple[str, int]]:
     if not (host and port.isdigit()):
         raise UsageError(f"--destination takes AE=HOST:PORT, not {text!r}")
     return title, (host, int(port))
+
+
+def peer_argument(text: str) -> DicomPeer:
+    """Parse ``AE@HOST:PORT`` for argparse."""
+    try:
+        return DicomPeer.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

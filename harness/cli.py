@@ -17,7 +17,7 @@ from cloudpdi import __version__
 from cloudpdi.errors import CloudPDIError
 from harness import commands
 from harness.actors import add_serve_parser
-from harness.transfer import add_send_parser
+from harness.transfer import add_receive_parser, add_send_parser
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_token(sub)
     add_serve_parser(sub)
     add_send_parser(sub)
+    add_receive_parser(sub)
     return parser
 
 

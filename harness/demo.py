@@ -1,43 +1,38 @@
-"""``cloudpdi demo``: one complete Cloud-PDI exchange on synthetic data, with a JSON report.
+"""``cloudpdi demo``: one complete Cloud-PDI exchange between simulated hospitals, with a report.
 
-The sender side generates a study, packs and encrypts it and issues the token in all its forms;
-the receiver side reads the token as typed from the slip, verifies, decrypts, unpacks and
-validates, and the demo checks that every file arrived byte for byte. The report never holds
-the secret.
+A source PACS holds a synthetic referral (CT + MR with a Japanese patient name, an AI support
+image, the referral letter as PDF and FHIR document). The sender retrieves it, packs and
+encrypts it, uploads the ciphertext to the repository and issues the token; the receiver reads
+the token from the printed slip's QR code, downloads, verifies, decrypts, validates, reconciles
+the patient to a local ID and imports into the destination PACS. The demo then compares both
+PACS instance by instance. The report never holds the secret.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cloudpdi import REFERENCE_BINDING, __version__
-from cloudpdi.package import pack, unpack
-from cloudpdi.slip import write_qr, write_slip
-from cloudpdi.token import Facility, from_compact, to_compact
-from fixtures.studies import generate_demo_studies
-from harness.commands import (
-    DEFAULT_COMMUNITY,
-    DEFAULT_INSTITUTION,
-    DEFAULT_ISSUER,
-    DEFAULT_REPOSITORY,
-    UsageError,
-    token_summary,
-    write_token_file,
-)
+from fixtures.studies import DEFAULT_PATIENT, generate_demo_studies
+from harness.commands import UsageError
+from harness.lab import Lab, compare_pacs, original_patient_ids
+from harness.progress import progress_bar
+from simulators.receiver import receive
+from simulators.sender import send
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2
 #: Marks a folder as the demo's own, so a re-run may clear it and nothing else.
 _MARKER = ".cloudpdi-demo"
-_RECEIVER = Facility(id="1310000002", name="cloudpdi receiving hospital")
+#: The receiving hospital's own ID for the demo patient.
+LOCAL_PATIENT_ID = "L0001234"
 
 
 class DemoError(UsageError):
@@ -67,47 +62,37 @@ def run_demo(out: Path, *, ct: int, mr: int, seed: int) -> int:
     work = _fresh_work_folder(out)
     started = datetime.now(UTC)
     run = _Run()
-    package, token_file = work / "package.cpdi", work / "token.json"
+    mapping = {DEFAULT_PATIENT.patient_id: LOCAL_PATIENT_ID}
+    with Lab(work, patient_mapping=mapping) as lab:
+        with run.step("source PACS: load a synthetic referral study") as loaded:
+            studies = generate_demo_studies(
+                work / "study", seed=seed, ct_instances=ct, mr_instances=mr
+            )
+            lab.source.import_files(studies.dicom_files)
+            loaded.update(instances=lab.source.count, pacs=str(lab.source.peer))
 
-    with run.step("sender: generate a synthetic study") as generated:
-        studies = generate_demo_studies(
-            work / "source", seed=seed, ct_instances=ct, mr_instances=mr
-        )
-        generated["dicom_files"] = len(studies.dicom_files)
+        with run.step("sender: retrieve, build PDI, encrypt, upload, issue token") as sent:
+            sender = lab.sender_config(
+                documents=[studies.referral_pdf, studies.fhir_document],
+                description="CT/MR referral with letter",
+            )
+            result = send(sender, studies.study.study_uid, progress=progress_bar)
+            sent.update(result.to_dict())
 
-    with run.step("sender: build PDI file set, encrypt, issue token") as sent:
-        packed = pack(
-            studies.dicom_files,
-            package,
-            community_id=DEFAULT_COMMUNITY,
-            repository=DEFAULT_REPOSITORY,
-            issuer=DEFAULT_ISSUER,
-            institution=DEFAULT_INSTITUTION,
-            documents=[studies.referral_pdf, studies.fhir_document],
-            recipient=_RECEIVER,
-            description="CT/MR referral with letter",
-        )
-        write_token_file(packed.token, token_file)
-        write_qr(packed.token, work / "token-qr.png")
-        write_slip(packed.token, work / "token-slip.pdf")
-        sent.update(
-            instances=packed.build.instances,
-            documents=packed.build.documents,
-            ciphertext_bytes=packed.ciphertext_size,
-            token=token_summary(packed.token),
-        )
+        with run.step("receiver: scan the slip's QR code, download, verify, import") as received:
+            qr_image = Path(result.token_files.qr)
+            with progress_bar("receiving") as bar:
+                outcome = receive(
+                    lab.receiver_config(), qr_image, progress=lambda _s, d, t: bar(d, t)
+                )
+            received.update(outcome.summary())
 
-    with run.step("receiver: read token, verify, decrypt, unpack, validate") as received:
-        typed = from_compact(to_compact(packed.token))  # as keyed in from the slip
-        unpacked = unpack(package, typed, work / "received", recipient_id=_RECEIVER.id)
-        received.update(files=unpacked.files, validation=unpacked.validation.to_dict())
+        with run.step("compare the destination PACS with the source PACS") as compared:
+            comparison = compare_pacs(lab.source, lab.destination)
+            kept = _originals_kept(lab, DEFAULT_PATIENT.patient_id)
+            compared.update(comparison.to_dict(), original_patient_id_kept=kept)
 
-    with run.step("compare what arrived with what was sent") as compared:
-        sent_files = [*studies.dicom_files, studies.referral_pdf, studies.fhir_document]
-        missing = _digests(sent_files) - _digests(_files(work / "received"))
-        compared.update(files_compared=len(sent_files), files_missing_or_changed=len(missing))
-
-    ok = unpacked.validation.ok and not missing
+    ok = outcome.ok and comparison.ok and kept
     report = {
         "report_version": REPORT_VERSION,
         "kind": "cloudpdi-demo",
@@ -117,19 +102,21 @@ def run_demo(out: Path, *, ct: int, mr: int, seed: int) -> int:
         "binding": REFERENCE_BINDING,
         "verdict": "PASSED" if ok else "FAILED",
         "steps": run.steps,
-        "artifacts": {
-            "package": str(package),
-            "token_json": str(token_file),
-            "token_qr": str(work / "token-qr.png"),
-            "token_slip": str(work / "token-slip.pdf"),
-            "received": str(work / "received"),
-        },
     }
     report_path = out / "report.json"
     report_path.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", "utf-8")
-    _print_summary(report, sent, received, compared)
+    _print_summary(report["verdict"], result.to_dict(), outcome.summary(), comparison.to_dict())
     print(f"report: {report_path.resolve()}")
     return 0 if ok else 1
+
+
+def _originals_kept(lab: Lab, original_id: str) -> bool:
+    """Tell whether every imported instance keeps the sender's Patient ID as an other ID."""
+    records = lab.destination.instances()
+    return bool(records) and all(
+        original_id in original_patient_ids(lab.destination.path_of(r.sop_instance_uid))
+        for r in records
+    )
 
 
 def _fresh_work_folder(out: Path) -> Path:
@@ -144,33 +131,29 @@ def _fresh_work_folder(out: Path) -> Path:
     return work
 
 
-def _files(root: Path) -> Iterator[Path]:
-    return (p for p in root.rglob("*") if p.is_file())
-
-
-def _digests(paths: Iterable[Path]) -> set[str]:
-    digests = set()
-    for path in paths:
-        with open(path, "rb") as f:
-            digests.add(hashlib.file_digest(f, "sha256").hexdigest())
-    return digests
-
-
 def _print_summary(
-    report: dict[str, Any], sent: dict[str, Any], received: dict[str, Any], compared: dict[str, Any]
+    verdict: str, sent: dict[str, Any], received: dict[str, Any], compared: dict[str, Any]
 ) -> None:
-    counts = received["validation"]["counts"]
+    counts = received["counts"]
+    validation = received["validation"]["counts"]
     print()
-    print(f"Cloud-PDI demo ({report['binding']}): {report['verdict']}")
+    print(f"Cloud-PDI demo ({REFERENCE_BINDING}): {verdict}")
     print(
         f"  sent      {sent['instances']} instances + {sent['documents']} documents, "
-        f"{sent['ciphertext_bytes'] / 1e6:.1f} MB of ciphertext"
+        f"{sent['ciphertext_size'] / 1e6:.1f} MB of ciphertext; token delivered to "
+        f"{', '.join(d['channel'] for d in sent['deliveries'])}"
     )
     print(
-        f"  received  {received['files']} files; validation: "
-        f"{counts['ERROR']} errors, {counts['WARNING']} warnings"
+        f"  received  {received['outcome']}: {counts['stored']} instances stored, "
+        f"{counts['documents']} documents, {counts['support_images']} AI support images flagged; "
+        f"validation {validation['ERROR']} errors, {validation['WARNING']} warnings"
     )
+    for item in received["reconciliation"]:
+        print(
+            f"  patient   {item['original_id']} reconciled to local {item['local_id']} "
+            f"({item['method']}); the original kept as Other Patient ID"
+        )
     print(
-        f"  compared  {compared['files_compared']} files, "
-        f"{compared['files_missing_or_changed']} missing or changed"
+        f"  compared  {compared['matched']} instances identical, "
+        f"{len(compared['missing'])} missing, {len(compared['changed'])} changed"
     )

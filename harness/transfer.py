@@ -8,13 +8,13 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import sys
 from datetime import timedelta
 from pathlib import Path
 
 from cloudpdi.container import Institution
-from cloudpdi.dimse import DicomPeer
 from cloudpdi.token import Facility
-from harness.actors import read_keys
+from harness.actors import add_receiver_options, peer_argument, read_keys, receiver_config
 from harness.commands import (
     DEFAULT_COMMUNITY,
     DEFAULT_INSTITUTION,
@@ -25,6 +25,8 @@ from harness.commands import (
 )
 from harness.progress import progress_bar
 from simulators.delivery import Channel, FolderDelivery, HookDelivery, HttpInboxDelivery
+from simulators.receiver import receive
+from simulators.receiver_report import ReceiveResult
 from simulators.sender import SenderConfig, send
 
 #: Environment variable that may hold the uploader's bearer key instead of a key file.
@@ -37,7 +39,7 @@ def add_send_parser(sub: argparse._SubParsersAction) -> None:
         "send", help="retrieve a study from a PACS, pack, encrypt, upload and deliver its token"
     )
     send_.add_argument("study_uid", metavar="STUDY_UID")
-    send_.add_argument("--source", required=True, type=_peer, metavar="AE@HOST:PORT")
+    send_.add_argument("--source", required=True, type=peer_argument, metavar="AE@HOST:PORT")
     send_.add_argument("--repository", default=DEFAULT_REPOSITORY, metavar="URL")
     send_.add_argument(
         "--uploader-key-file",
@@ -47,7 +49,7 @@ def add_send_parser(sub: argparse._SubParsersAction) -> None:
     )
     send_.add_argument("--calling-ae", default="CPDI_SENDER")
     send_.add_argument("--retrieve", choices=("get", "move"), default="get")
-    send_.add_argument("--move-destination", type=_peer, metavar="AE@HOST:PORT")
+    send_.add_argument("--move-destination", type=peer_argument, metavar="AE@HOST:PORT")
     send_.add_argument("--community", default=DEFAULT_COMMUNITY, metavar="ID")
     send_.add_argument("--issuer-id", default=DEFAULT_ISSUER.id)
     send_.add_argument("--issuer-name", default=DEFAULT_ISSUER.name)
@@ -123,6 +125,60 @@ def run_send(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_receive_parser(sub: argparse._SubParsersAction) -> None:
+    """Add ``receive TOKEN`` to the command line."""
+    receive_ = sub.add_parser(
+        "receive", help="read a token, download, verify, decrypt, validate and import"
+    )
+    receive_.add_argument(
+        "token",
+        metavar="TOKEN",
+        help="a token file (JSON, compact text, sealed), a QR or slip image, or - for stdin",
+    )
+    add_receiver_options(receive_)
+    receive_.add_argument("--json", action="store_true", help="print the report as JSON")
+    receive_.set_defaults(handler=run_receive)
+
+
+def run_receive(args: argparse.Namespace) -> int:
+    config = receiver_config(args)
+    source: str | Path = sys.stdin.read() if args.token == "-" else Path(args.token)  # noqa: S105
+    if isinstance(source, Path) and not source.exists():
+        raise UsageError(f"no such token file: {source}")
+    with progress_bar("receiving") as bar:
+        result = receive(config, source, progress=lambda _stage, done, total: bar(done, total))
+    if args.json:
+        print(result.to_json(), end="")
+    else:
+        print_receive_summary(result)
+    return 0 if result.ok else 1
+
+
+def print_receive_summary(result: ReceiveResult) -> None:
+    """Print what a receive imported, refused and flagged, for the operator at the receiver."""
+    where = result.destination or f"the folder {result.file_set}"
+    print(
+        f"{result.outcome}: {len(result.imported)} of {len(result.instances)} instances "
+        f"imported into {where}"
+    )
+    for instance in result.not_imported:
+        print(f"  not imported: {instance.path} ({instance.status}): {instance.reason}")
+    if result.support_images:
+        print(
+            f"  {len(result.support_images)} AI support or derived images: "
+            "not originals, not for diagnosis"
+        )
+    for document in result.documents:
+        print(f"  document: {document.path} ({document.kind}, {document.size} bytes)")
+    for item in result.reconciliations:
+        print(f"  patient {item.original_id} reconciled to local {item.local_id} ({item.method})")
+    validation = result.validation
+    print(f"  validation: {len(validation.errors)} errors, {len(validation.warnings)} warnings")
+    print(f"  originals kept in {result.file_set}")
+    if result.report_path is not None:
+        print(f"report: {result.report_path}")
+
+
 def uploader_key(path: Path | None, facility_id: str) -> str:
     """Read the uploader's bearer key: a key file, a repository keys.toml, or the environment."""
     if path is None:
@@ -142,10 +198,3 @@ def uploader_key(path: Path | None, facility_id: str) -> str:
     if not key:
         raise UsageError(f"key file {path} is empty")
     return key
-
-
-def _peer(text: str) -> DicomPeer:
-    try:
-        return DicomPeer.parse(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None

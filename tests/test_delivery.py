@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
@@ -32,6 +31,7 @@ from simulators.delivery import (
     write_token_files,
 )
 from tests.delivery_fixtures import running_inbox
+from tests.secrecy import secret_forms
 from tests.tools import require_tool
 
 ISSUER = Facility(id="1310000001", name="sending hospital")
@@ -69,16 +69,6 @@ def make_token(recipient: Facility | None = None) -> Token:
         summary=ContentSummary(("CT",), 1, 3, 0, 12345, "chest CT"),
         recipient=recipient,
     )
-
-
-def secret_forms(token: Token) -> list[str]:
-    """The secret as text in the encodings a leak would use."""
-    raw = token.secret.reveal()
-    return [
-        raw.hex(),
-        base64.b64encode(raw).decode(),
-        base64.urlsafe_b64encode(raw).decode().rstrip("="),
-    ]
 
 
 def hook(tmp_path: Path, source: str, *extra: str, timeout: float = 30.0) -> HookDelivery:

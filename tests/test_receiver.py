@@ -53,7 +53,7 @@ from simulators.receiver import (
 )
 from simulators.receiver_report import InstanceStatus
 from simulators.repository import Recorder, RepositoryConfig, RepositoryServer
-from tests.test_token import secret_forms
+from tests.secrecy import secret_forms
 
 SENDER = Facility(id="1310000001", name="sending hospital")
 RECEIVER = Facility(id="1310000002", name="receiving hospital")

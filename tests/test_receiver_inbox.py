@@ -26,6 +26,7 @@ from simulators.pacs import PacsSimulator
 from simulators.receiver_inbox import MAX_BODY_BYTES, ReceiverInbox
 from simulators.receiver_jobs import JobStatus
 from simulators.repository import RepositoryServer
+from tests.secrecy import secret_forms
 from tests.test_receiver import (
     COMMUNITY,
     KEYS,
@@ -39,7 +40,6 @@ from tests.test_receiver import (
     repository,
     upload,
 )
-from tests.test_token import secret_forms
 
 __all__ = ["demo", "facility_keys", "pacs", "repository"]
 

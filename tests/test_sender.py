@@ -3,7 +3,6 @@ a token inbox and hook commands."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import sys
@@ -42,6 +41,7 @@ from simulators.sender import (
 )
 from tests.delivery_fixtures import free_port, running_inbox
 from tests.pacs_samples import file_dataset_bytes
+from tests.secrecy import secret_needles
 
 ISSUER = Facility(id="1310000001", name="sending hospital")
 RECIPIENT = Facility(id="1310000002", name="receiving hospital")
@@ -123,16 +123,6 @@ def token_of(result: SendResult) -> Token:
     return from_json(result.token_files.json.read_text())
 
 
-def secret_forms(token: Token) -> dict[str, bytes]:
-    raw = token.secret.reveal()
-    return {
-        "raw": raw,
-        "hex": raw.hex().encode(),
-        "base64": base64.b64encode(raw),
-        "base64url": base64.urlsafe_b64encode(raw).rstrip(b"="),
-    }
-
-
 def assert_received_intact(
     result: SendResult, repository: RepositoryServer, source: PacsSimulator, tmp_path: Path
 ) -> Path:
@@ -198,7 +188,7 @@ def test_result_and_repository_traffic_never_hold_the_secret(
     study: Study, source_pacs: PacsSimulator, repository: RepositoryServer, tmp_path: Path
 ):
     result = send(make_config(source_pacs, repository.base_url, tmp_path), study.uid)
-    forms = secret_forms(token_of(result))
+    forms = secret_needles(token_of(result))
     shown = " ".join([repr(result), str(result), json.dumps(result.to_dict())]).encode()
     assert [name for name, form in forms.items() if form in shown] == []
     recorder = repository.config.recorder

@@ -42,6 +42,7 @@ from cloudpdi.token_model import (
     MAX_NAME_LENGTH,
     MAX_PATIENT_REF_LENGTH,
 )
+from tests.secrecy import secret_forms
 
 PATIENT_REF = "PSEUDO-7Q4X-PATIENT"
 NOW = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
@@ -133,26 +134,18 @@ def sample_token(**changes: Any) -> Token:
     return replace(token, **changes)
 
 
-def secret_forms(token: Token) -> list[str]:
+def leak_forms(token: Token) -> list[str]:
     """Every way the secret could be spelt in a message, and the patient reference."""
-    raw = token.secret.reveal()
-    forms = [
-        raw.hex(),
-        raw.hex().upper(),
-        base64.b64encode(raw).decode().rstrip("="),
-        base64.urlsafe_b64encode(raw).decode().rstrip("="),
-        base64.b32encode(raw).decode().rstrip("="),
-    ]
     # A reference of a few characters could turn up in any text by chance.
     long_enough = token.patient_ref is not None and len(token.patient_ref) >= 8
-    return forms + ([token.patient_ref] if long_enough else [])
+    return secret_forms(token) + ([token.patient_ref] if long_enough else [])
 
 
 def assert_no_leak(error: BaseException, token: Token) -> None:
     """The message of ``error`` (and of any cause) shows neither secret nor patient."""
     while error is not None:
         shown = f"{error} {error!r}"
-        for form in secret_forms(token):
+        for form in leak_forms(token):
             assert form not in shown
         error = error.__cause__ or error.__context__  # type: ignore[assignment]
 
@@ -163,7 +156,7 @@ def assert_no_leak(error: BaseException, token: Token) -> None:
 def test_repr_and_str_hide_secret_and_patient() -> None:
     token = sample_token()
     for shown in (repr(token), str(token)):
-        for form in secret_forms(token):
+        for form in leak_forms(token):
             assert form not in shown
         assert "redacted" in shown
         assert "東京中央病院" in shown
