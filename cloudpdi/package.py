@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
 
 from cloudpdi.container import BuildResult, Institution, write_file_set_zip
 from cloudpdi.envelope import SCHEME_ID, EnvelopeWriter, decrypt_to_file
 from cloudpdi.errors import CloudPDIError
+from cloudpdi.files import atomic_file
 from cloudpdi.fileset import extract_file_set, open_file_set
 from cloudpdi.pdi_rules import ValidationReport, validate_file_set
 from cloudpdi.secret import Secret
@@ -79,7 +78,7 @@ def pack(
     """Build, encrypt and write a package to ``out``, and issue the token that opens it."""
     secret = Secret.generate()
     document_id = new_document_id()
-    with _atomic_output(out) as sink, EnvelopeWriter(sink, secret, document_id) as writer:
+    with atomic_file(out) as sink, EnvelopeWriter(sink, secret, document_id) as writer:
         build = write_file_set_zip(
             sources, writer, documents=documents, institution=institution, progress=progress
         )
@@ -131,19 +130,3 @@ def unpack(
             files = len(extract_file_set(file_set, staged))
         os.replace(staged, out)
     return UnpackResult(out=out, files=files, validation=validate_file_set(out))
-
-
-@contextmanager
-def _atomic_output(path: Path) -> Iterator[BinaryIO]:
-    """Yield a file that appears at ``path`` only if the block finishes without error."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

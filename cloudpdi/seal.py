@@ -23,6 +23,7 @@ from joserfc.errors import BadSignatureError, JoseError
 from joserfc.jwk import ECKey
 
 from cloudpdi.errors import CloudPDIError
+from cloudpdi.files import write_private
 from cloudpdi.token import (
     Token,
     TokenMalformed,
@@ -88,10 +89,8 @@ def save_private_key(key: ECKey, path: str | os.PathLike[str]) -> None:
     """Write ``key`` as PKCS#8 PEM readable by the owner only; never overwrite a key file."""
     if not key.is_private:
         raise FacilityKeyError("only a private key is saved with save_private_key")
-    # O_EXCL: losing a facility key to a slip of the command line would orphan its tokens.
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as stream:
-        stream.write(key.as_pem(private=True))
+    # Never overwrite: losing a facility key to a slip of the command line orphans its tokens.
+    write_private(Path(path), key.as_pem(private=True), overwrite=False)
 
 
 def public_key_pem(key: ECKey) -> str:

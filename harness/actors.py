@@ -7,7 +7,6 @@ its keys from a TOML file, and writes a fresh one, readable only by its owner, w
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import tomllib
 from dataclasses import replace
@@ -15,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from cloudpdi.dimse import DicomPeer
+from cloudpdi.files import write_private
 from harness.commands import DEFAULT_ISSUER, UsageError
 from simulators.pacs import PacsConfig, serve_pacs
 from simulators.receiver import ReceiverConfig, ReceiverConfigError, load_receiver_config
@@ -158,14 +158,11 @@ def run_receiver(args: argparse.Namespace) -> int:
 
 def write_fresh_keys(path: Path) -> None:
     """Write random uploader and admin keys to a new TOML file only its owner can read."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = (
         f'admin_key = "{secrets.token_urlsafe(32)}"\n\n'
         f'[uploaders]\n"{DEFAULT_ISSUER.id}" = "{secrets.token_urlsafe(32)}"\n'
     )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
+    write_private(path, text, overwrite=False)
 
 
 def read_keys(path: Path) -> tuple[dict[str, str], str | None]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 from cloudpdi.container import Institution, build_file_set, collect_dicom_sources
+from cloudpdi.files import write_private
 from cloudpdi.package import pack as pack_files
 from cloudpdi.package import unpack as unpack_files
 from cloudpdi.pdi_rules import ValidationReport, validate_file_set
@@ -130,11 +130,7 @@ def read_token_file(path: Path) -> Token:
 
 def write_token_file(value: Token, path: Path) -> None:
     """Write the token as canonical JSON, readable by the owner only: it holds the secret."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(to_json(value) + "\n")
+    write_private(path, to_json(value) + "\n")
 
 
 def token_summary(value: Token) -> dict[str, object]:

@@ -31,6 +31,7 @@ import httpx
 
 from cloudpdi import __version__
 from cloudpdi.errors import CloudPDIError
+from cloudpdi.files import staged_path
 from cloudpdi.repository_errors import RetriesExhausted
 from cloudpdi.repository_retry import RETRY_STATUSES, Backoff, retry_after
 from cloudpdi.slip import write_qr, write_slip
@@ -191,16 +192,9 @@ def _text_writer(text: str) -> Callable[[Path], None]:
 
 
 def _write_private(path: Path, write: Callable[[Path], None]) -> None:
-    """Let ``write`` fill a mode-0600 temporary file, then rename it to ``path``."""
-    # The writers choose the format by suffix, so the temporary name keeps it.
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    temporary = Path(name)
-    try:
-        write(temporary)  # opening the existing file for writing keeps its mode 0600
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    """Let ``write`` fill a private staged file that then becomes ``path``."""
+    with staged_path(path) as staged:
+        write(staged)  # opening the existing file for writing keeps its mode 0600
 
 
 def deliver_token(
