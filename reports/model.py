@@ -1,0 +1,269 @@
+"""The results of a conformance run: what ran against which systems, and what came of it.
+
+Plain frozen dataclasses, read by the grading and the renderers and written as the versioned
+JSON document (:data:`RESULTS_FORMAT` version :data:`RESULTS_VERSION`). Nothing here holds a
+secret: evidence is redacted as it is captured (:meth:`Evidence.capture`), and the run's
+configuration summary must be redacted by whoever builds it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from cloudpdi.errors import CloudPDIError
+from cloudpdi.pdi_findings import Finding
+from features.catalog import Requirement
+from reports.redact import SecretLike, redact
+
+#: Format name and version of the results document; bump the version on any change that a
+#: reader of old documents would misread (the schema file carries the same number).
+RESULTS_FORMAT = "cloudpdi-results"
+RESULTS_VERSION = 1
+
+
+class ResultsError(CloudPDIError):
+    """Results break the model's rules (a NOT_RUN without reason, a duplicate test ID...)."""
+
+
+class Status(StrEnum):
+    """How a scenario or a step ended (ERROR: the harness failed, not the system under test)."""
+
+    PASSED = "PASSED"
+    FAILED = "FAILED"
+    NOT_RUN = "NOT_RUN"
+    ERROR = "ERROR"
+
+
+class NotRunCause(StrEnum):
+    """Why a scenario did not run; grading treats a missing peer apart from the rest."""
+
+    NO_PEER = "NO_PEER"
+    PRECONDITION = "PRECONDITION"
+    OPERATOR = "OPERATOR"
+
+
+class EvidenceKind(StrEnum):
+    """What an evidence item records."""
+
+    HTTP = "http"
+    DICOM_ASSOCIATION = "dicom-association"
+    DICOM_OPERATION = "dicom-operation"
+    TOKEN_HANDOFF = "token-handoff"  # noqa: S105 - a kind of evidence, not a password
+    VALIDATOR_FINDING = "validator-finding"
+    FILE = "file"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An actor, and optionally one of its options, that a system under test claims to support.
+
+    ``option`` is empty for the actor's baseline; ``withdrawn`` records that the vendor
+    withdrew the claim, which grades the row Withdrawn.
+    """
+
+    actor: str
+    option: str = ""
+    withdrawn: bool = False
+
+
+@dataclass(frozen=True)
+class SystemUnderTest:
+    """A product tested in the run, as its vendor declared it."""
+
+    vendor: str
+    product: str
+    version: str
+    endpoint: str
+    claims: tuple[Claim, ...] = ()
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One Gherkin step as it ran: its text, outcome, duration in seconds and message."""
+
+    text: str
+    status: Status
+    duration: float = 0.0
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One recorded exchange or observation, attached to the scenario that caused it.
+
+    ``actor`` says who talked to whom (``"sender -> repository"``); ``sizes`` are byte counts
+    (``{"request": 120, "response": 5}``), ``digests`` are named hex digests
+    (``{"sha-256": "..."}``) and ``detail`` holds any further JSON data.
+    """
+
+    kind: EvidenceKind
+    time: datetime
+    actor: str
+    summary: str
+    sizes: dict[str, int] = field(default_factory=dict)
+    digests: dict[str, str] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def capture(
+        cls,
+        kind: EvidenceKind,
+        *,
+        actor: str,
+        summary: str,
+        secrets: Iterable[SecretLike],
+        sizes: Mapping[str, int] | None = None,
+        digests: Mapping[str, str] | None = None,
+        detail: Mapping[str, Any] | None = None,
+        time: datetime | None = None,
+    ) -> Evidence:
+        """Build an evidence item with every text redacted; the one way capture hooks make one."""
+        secrets = list(secrets)
+        clean_detail = redact(dict(detail or {}), secrets)
+        try:
+            json.dumps(clean_detail)
+        except (TypeError, ValueError):
+            raise ResultsError("evidence detail must be JSON data (text, numbers, lists)") from None
+        return cls(
+            kind=kind,
+            time=time or datetime.now(UTC),
+            actor=redact(actor, secrets),
+            summary=redact(summary, secrets),
+            sizes=dict(sizes or {}),
+            digests=redact(dict(digests or {}), secrets),
+            detail=clean_detail,
+        )
+
+
+@dataclass(frozen=True)
+class MonitorOverride:
+    """A monitor's verdict on a test instance; the automatic status stays on record beside it."""
+
+    status: Status
+    comment: str
+    monitor: str
+    time: datetime
+
+    def __post_init__(self) -> None:
+        if not self.comment.strip() or not self.monitor.strip():
+            raise ResultsError("a monitor override needs the monitor's name and a comment")
+
+
+@dataclass(frozen=True)
+class TestInstance:
+    """One scenario as it ran against the systems under test.
+
+    ``reason`` explains a NOT_RUN (with its ``not_run_cause``) or an ERROR; ``required``
+    scenarios decide the grade of their actor and option, optional ones are only reported.
+    """
+
+    # Not a pytest test class, although its name (Gazelle's word) starts with "Test".
+    __test__ = False
+
+    id: str
+    name: str
+    feature: str
+    actor: str
+    status: Status
+    option: str = ""
+    tags: tuple[str, ...] = ()
+    requirements: tuple[str, ...] = ()
+    required: bool = True
+    reason: str = ""
+    not_run_cause: NotRunCause | None = None
+    steps: tuple[StepResult, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    started: datetime | None = None
+    finished: datetime | None = None
+    override: MonitorOverride | None = None
+
+    def __post_init__(self) -> None:
+        if not self.id.strip():
+            raise ResultsError("a test instance needs an ID")
+        if self.status in (Status.NOT_RUN, Status.ERROR) and not self.reason.strip():
+            raise ResultsError(f"test {self.id} is {self.status} and must say why")
+        if (self.status is Status.NOT_RUN) != (self.not_run_cause is not None):
+            raise ResultsError(f"test {self.id}: a cause goes with NOT_RUN, and only with it")
+        if self.started and self.finished and self.finished < self.started:
+            raise ResultsError(f"test {self.id} finished before it started")
+
+    @property
+    def effective_status(self) -> Status:
+        """The status that counts: the monitor's, when overridden, else the automatic one."""
+        return self.override.status if self.override else self.status
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to finish, when both are known."""
+        if self.started is None or self.finished is None:
+            return None
+        return (self.finished - self.started).total_seconds()
+
+
+@dataclass(frozen=True)
+class Series:
+    """Points of a measurement over time or size, drawn as a line chart."""
+
+    x_label: str
+    points: tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class PerformanceFigure:
+    """A measured figure (throughput, latency...) with what it was measured on."""
+
+    name: str
+    value: float
+    unit: str
+    context: str = ""
+    series: Series | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A whole run: who ran what against which systems, every test instance and the figures.
+
+    ``requirements`` is the catalog as it stood for the run, so that a report rendered later
+    shows the coverage against the requirements the run was judged by.
+    """
+
+    run_id: str
+    started: datetime
+    finished: datetime
+    operator: str
+    harness_version: str
+    binding: str
+    suite_version: str
+    suts: tuple[SystemUnderTest, ...] = ()
+    configuration: dict[str, str] = field(default_factory=dict)
+    tests: tuple[TestInstance, ...] = ()
+    performance: tuple[PerformanceFigure, ...] = ()
+    requirements: tuple[Requirement, ...] = ()
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for test in self.tests:
+            if test.id in seen:
+                raise ResultsError(f"test ID {test.id} appears twice")
+            seen.add(test.id)
+        if self.finished < self.started:
+            raise ResultsError("the run finished before it started")
+
+    def test(self, test_id: str) -> TestInstance:
+        """Return the test instance with ``test_id``."""
+        for test in self.tests:
+            if test.id == test_id:
+                return test
+        raise KeyError(test_id)
+
+    def with_override(self, test_id: str, override: MonitorOverride) -> RunResult:
+        """Return the run with a monitor's override recorded on test ``test_id``."""
+        self.test(test_id)
+        tests = tuple(replace(t, override=override) if t.id == test_id else t for t in self.tests)
+        return replace(self, tests=tests)
