@@ -1,0 +1,366 @@
+"""How each actor of a run takes part: started by the harness (simulated) or driven as a SUT.
+
+A simulated actor only needs where to listen. A system under test needs how to reach it
+(repository, PACS) or how to make it act and where to wait for what it does (sender,
+receiver): a hook command or the operator triggers it, and the harness waits, with a timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+from cloudpdi.config_rules import (
+    LOOPBACK,
+    RESERVED_ENV_PREFIX,
+    RunConfigError,
+    check_ae,
+    check_env_name,
+    check_host,
+    check_loopback,
+    check_port,
+    check_seconds,
+    check_text,
+    check_url,
+)
+from cloudpdi.dimse_peer import DEFAULT_CALLING_AE, DicomPeer
+
+#: The actors of a Cloud-PDI exchange that a run configures, in the order reports list them.
+ACTOR_NAMES = ("sender", "repository", "receiver", "source_pacs", "destination_pacs")
+#: Seconds a hook command may run, and the harness waits for a SUT to act, unless configured.
+DEFAULT_HOOK_TIMEOUT = 120.0
+DEFAULT_WAIT_TIMEOUT = 600.0
+#: Where the harness's HTTP token inbox takes tokens (the receiver simulator's inbox route).
+TOKEN_INBOX_PATH = "/tokens"  # noqa: S105 -- a URL path, not a password
+
+
+class Mode(StrEnum):
+    """Whether the harness runs an actor itself or tests someone else's."""
+
+    SIMULATED = "simulated"
+    SUT = "sut"
+
+
+def _address(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"{shown}:{port if port else 'auto'}"
+
+
+@dataclass(frozen=True)
+class Hook:
+    """A command the harness runs, without a shell, to make a SUT act."""
+
+    kind: ClassVar[str] = "hook"
+
+    argv: tuple[str, ...]
+    #: Added to the harness's environment; values may be credentials, so reports show names only.
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    timeout: float = DEFAULT_HOOK_TIMEOUT
+
+    def __post_init__(self) -> None:
+        if isinstance(self.argv, str) or not self.argv:
+            raise RunConfigError("argv", "must be a non-empty list of strings (no shell is used)")
+        for index, argument in enumerate(self.argv):
+            if not isinstance(argument, str) or not argument:
+                raise RunConfigError(f"argv[{index}]", "must be a non-empty string")
+            check_text(f"argv[{index}]", argument)
+        for name, value in self.env.items():
+            check_env_name(f"env.{name}", name)
+            if name.upper().startswith(RESERVED_ENV_PREFIX):
+                raise RunConfigError(
+                    f"env.{name}", f"{RESERVED_ENV_PREFIX}* variables are set by the harness"
+                )
+            if not isinstance(value, str):
+                raise RunConfigError(f"env.{name}", "must be a string")
+            check_text(f"env.{name}", value)
+        check_seconds("timeout", self.timeout)
+        object.__setattr__(self, "argv", tuple(self.argv))
+        object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
+
+    def __str__(self) -> str:
+        return f"hook {self.argv[0]}"
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "argv": list(self.argv),
+            "env": sorted(self.env),
+            "timeout": self.timeout,
+        }
+
+
+@dataclass(frozen=True)
+class Operator:
+    """A person makes the SUT act when prompted; ``prompt`` replaces the harness's own text."""
+
+    kind: ClassVar[str] = "operator"
+
+    prompt: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.prompt is not None:
+            check_text("prompt", self.prompt)
+
+    def __str__(self) -> str:
+        return "operator"
+
+    def summary(self) -> dict[str, Any]:
+        return {"kind": self.kind, "prompt": self.prompt}
+
+
+Trigger = Hook | Operator
+
+
+@dataclass(frozen=True)
+class HttpInbox:
+    """The harness listens for ``POST /tokens`` here (loopback, like every simulator)."""
+
+    kind: ClassVar[str] = "http"
+
+    host: str = LOOPBACK
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        check_loopback("host", self.host)
+        check_port("port", self.port, listen=True)
+
+    def __str__(self) -> str:
+        return f"http inbox {_address(self.host, self.port)}{TOKEN_INBOX_PATH}"
+
+    def summary(self) -> dict[str, Any]:
+        return {"kind": self.kind, "host": self.host, "port": self.port}
+
+
+@dataclass(frozen=True)
+class FolderInbox:
+    """The harness watches this folder for a token file."""
+
+    kind: ClassVar[str] = "folder"
+
+    path: Path
+
+    def __str__(self) -> str:
+        return f"folder {self.path}"
+
+    def summary(self) -> dict[str, Any]:
+        return {"kind": self.kind, "path": str(self.path)}
+
+
+@dataclass(frozen=True)
+class QrImageInbox:
+    """The harness waits for this image file and reads the token from its QR code."""
+
+    kind: ClassVar[str] = "qr_image"
+
+    path: Path
+
+    def __str__(self) -> str:
+        return f"QR image {self.path}"
+
+    def summary(self) -> dict[str, Any]:
+        return {"kind": self.kind, "path": str(self.path)}
+
+
+TokenInbox = HttpInbox | FolderInbox | QrImageInbox
+
+
+@dataclass(frozen=True)
+class ClientTls:
+    """How the harness's clients check a SUT's certificate and present their own (mutual TLS)."""
+
+    #: CA certificates (PEM) trusted for the SUT; None trusts the system store.
+    ca_bundle: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+
+    def __post_init__(self) -> None:
+        if (self.client_cert is None) != (self.client_key is None):
+            raise RunConfigError("client_cert", "and client_key go together (mutual TLS)")
+
+    def summary(self) -> dict[str, Any]:
+        return {name: None if path is None else str(path) for name, path in vars(self).items()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActorConfig:
+    """One actor of the run; subclasses say how it takes part."""
+
+    mode: ClassVar[Mode]
+
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.name not in ACTOR_NAMES:
+            raise RunConfigError("", f"unknown actor; the actors are {', '.join(ACTOR_NAMES)}")
+
+    @property
+    def endpoint(self) -> str:
+        """How the harness reaches or drives the actor, for a report header."""
+        return str(self.mode)
+
+    def summary(self) -> dict[str, Any]:
+        """The actor's settings for a report: references as references, no secret."""
+        return {"mode": str(self.mode), "endpoint": self.endpoint}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimulatedActor(ActorConfig):
+    """An actor the harness runs in-process that listens on no port of its own (the sender)."""
+
+    mode: ClassVar[Mode] = Mode.SIMULATED
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimulatedServer(SimulatedActor):
+    """A simulated repository or receiver (token inbox): where it listens; port 0 is any."""
+
+    host: str = LOOPBACK
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_loopback("host", self.host)
+        check_port("port", self.port, listen=True)
+
+    @property
+    def endpoint(self) -> str:
+        return _address(self.host, self.port)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimulatedPacs(SimulatedServer):
+    """A simulated PACS: its AE title and where it listens."""
+
+    ae_title: str
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_ae("ae_title", self.ae_title)
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.ae_title}@{_address(self.host, self.port)}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RepositorySut(ActorConfig):
+    """A repository under test, addressed by base URL; our sender and receiver use it."""
+
+    mode: ClassVar[Mode] = Mode.SUT
+
+    url: str
+    tls: ClientTls = field(default_factory=ClientTls)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_url("url", self.url)
+
+    @property
+    def endpoint(self) -> str:
+        return self.url
+
+    def summary(self) -> dict[str, Any]:
+        return {**super().summary(), "tls": self.tls.summary()}
+
+
+def dicom_peer(ae_title: str, host: str, port: int) -> DicomPeer:
+    """Return the SUT's DICOM address, naming the setting that breaks a rule."""
+    _check_peer("", ae_title, host, port)
+    return DicomPeer(ae_title, host, port)
+
+
+def _check_peer(prefix: str, ae_title: str, host: str, port: int) -> None:
+    check_ae(f"{prefix}ae_title", ae_title)
+    check_host(f"{prefix}host", host)
+    check_port(f"{prefix}port", port, listen=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PacsSut(ActorConfig):
+    """A PACS under test by AE title, host and port; ``calling_ae`` is ours when we call it."""
+
+    mode: ClassVar[Mode] = Mode.SUT
+
+    peer: DicomPeer
+    calling_ae: str = DEFAULT_CALLING_AE
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_peer("", self.peer.ae_title, self.peer.host, self.peer.port)
+        check_ae("calling_ae", self.calling_ae)
+
+    @property
+    def endpoint(self) -> str:
+        return str(self.peer)
+
+    def summary(self) -> dict[str, Any]:
+        return {**super().summary(), "calling_ae": self.calling_ae}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SenderSut(ActorConfig):
+    """A sender under test: what triggers it and where the harness waits for its token.
+
+    Its upload goes to the run's repository. ``move_destination`` is the sender's own storage
+    SCP, which a simulated source PACS needs to answer its C-MOVE (C-GET needs none).
+    """
+
+    mode: ClassVar[Mode] = Mode.SUT
+
+    trigger: Trigger
+    token_inbox: TokenInbox
+    wait_timeout: float = DEFAULT_WAIT_TIMEOUT
+    move_destination: DicomPeer | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_seconds("wait_timeout", self.wait_timeout)
+        if (peer := self.move_destination) is not None:
+            _check_peer("move_destination.", peer.ae_title, peer.host, peer.port)
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.trigger}; token to {self.token_inbox}"
+
+    def summary(self) -> dict[str, Any]:
+        destination = self.move_destination
+        return {
+            **super().summary(),
+            "trigger": self.trigger.summary(),
+            "token_inbox": self.token_inbox.summary(),
+            "wait_timeout": self.wait_timeout,
+            "move_destination": None if destination is None else str(destination),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceiverSut(ActorConfig):
+    """A receiver under test: how its token reaches it; the harness judges what it imports.
+
+    A hook gets the token file's path as its last argument; an operator is shown the QR code
+    and the slip file. The receiver imports into the run's destination PACS.
+    """
+
+    mode: ClassVar[Mode] = Mode.SUT
+
+    token_delivery: Trigger
+    wait_timeout: float = DEFAULT_WAIT_TIMEOUT
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_seconds("wait_timeout", self.wait_timeout)
+
+    @property
+    def endpoint(self) -> str:
+        return f"token by {self.token_delivery}"
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            **super().summary(),
+            "token_delivery": self.token_delivery.summary(),
+            "wait_timeout": self.wait_timeout,
+        }
