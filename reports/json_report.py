@@ -80,7 +80,12 @@ def from_document(document: Any) -> RunResult:
 
 def dumps(result: RunResult) -> str:
     """Return the results document as JSON text, byte-identical for the same results."""
-    return json.dumps(to_document(result), ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    return (
+        json.dumps(
+            to_document(result), ensure_ascii=False, indent=2, sort_keys=True, allow_nan=False
+        )
+        + "\n"
+    )
 
 
 def write_json(result: RunResult, path: Path) -> None:

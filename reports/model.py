@@ -9,6 +9,7 @@ configuration summary must be redacted by whoever builds it.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -213,6 +214,10 @@ class Series:
     x_label: str
     points: tuple[tuple[float, float], ...]
 
+    def __post_init__(self) -> None:
+        if not all(math.isfinite(v) for point in self.points for v in point):
+            raise ResultsError("a series holds only finite numbers")
+
 
 @dataclass(frozen=True)
 class PerformanceFigure:
@@ -223,6 +228,10 @@ class PerformanceFigure:
     unit: str
     context: str = ""
     series: Series | None = None
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.value):
+            raise ResultsError(f"performance figure {self.name!r} is not a finite number")
 
 
 @dataclass(frozen=True)
