@@ -92,6 +92,9 @@ class StepResult:
     duration: float = 0.0
     message: str = ""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "duration", _number(self.duration, "a step duration"))
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -215,8 +218,8 @@ class Series:
     points: tuple[tuple[float, float], ...]
 
     def __post_init__(self) -> None:
-        if not all(math.isfinite(v) for point in self.points for v in point):
-            raise ResultsError("a series holds only finite numbers")
+        points = tuple((_number(x, "a series"), _number(y, "a series")) for x, y in self.points)
+        object.__setattr__(self, "points", points)
 
 
 @dataclass(frozen=True)
@@ -230,8 +233,7 @@ class PerformanceFigure:
     series: Series | None = None
 
     def __post_init__(self) -> None:
-        if not math.isfinite(self.value):
-            raise ResultsError(f"performance figure {self.name!r} is not a finite number")
+        object.__setattr__(self, "value", _number(self.value, f"figure {self.name!r}"))
 
 
 @dataclass(frozen=True)
@@ -276,3 +278,11 @@ class RunResult:
         self.test(test_id)
         tests = tuple(replace(t, override=override) if t.id == test_id else t for t in self.tests)
         return replace(self, tests=tests)
+
+
+def _number(value: float, what: str) -> float:
+    """Return ``value`` as a float, so that 3 and 3.0 make the same document; refuse NaN and inf."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ResultsError(f"{what} holds a number that is not finite")
+    return number
