@@ -292,16 +292,14 @@ def _facilities(table: Table) -> Facilities:
 
 
 def _facility(table: Table, default: Facility) -> FacilityConfig:
-    table.expect("id", "name", "private_key", "public_key", "bearer_key", what=f"[{table.path}]")
+    table.expect("id", "name", "private_key", "public_key", "bearer_key", what=f"[{table.prefix}]")
     facility = default
     if table.has("id") or table.has("name"):
         # A real facility's ID with the test facility's name would mislead a report.
         identity = table.required("id", table.string("id"))
         name = table.required("name", table.string("name"))
-        try:
-            facility = Facility(id=identity, name=name)
-        except TokenError as exc:
-            raise table.error("", str(exc)) from None
+        facility = _identity(table, "id", identity, default.name)
+        facility = _identity(table, "name", identity, name)
     return table.build(
         FacilityConfig,
         facility=facility,
@@ -309,6 +307,14 @@ def _facility(table: Table, default: Facility) -> FacilityConfig:
         public_key=table.path("public_key"),
         bearer_key=table.secret("bearer_key"),
     )
+
+
+def _identity(table: Table, key: str, identity: str, name: str) -> Facility:
+    """A facility, or the error naming ``key``, the item checked last: its ID, then its name."""
+    try:
+        return Facility(id=identity, name=name)
+    except TokenError as exc:
+        raise table.error(key, f"is not usable in a token: {exc}") from None
 
 
 def _community(table: Table) -> Community:
