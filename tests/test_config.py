@@ -552,3 +552,13 @@ def test_a_scenario_gets_the_longest_timeout_its_tags_allow() -> None:
     assert budgets.timeout_for(["@large", "@slow"]) == 3600
     assert budgets.timeout_for(["slow", "CPDI-ENC-01"]) == 600
     assert budgets.timeout_for(["CPDI-ENC-01"]) == 60
+
+
+def test_the_documented_reference_is_a_valid_configuration(tmp_path: Path) -> None:
+    readme = (EXAMPLES[0].parent / "README.md").read_text(encoding="utf-8")
+    reference = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+
+    config = load_run_config(write(tmp_path, reference))
+
+    assert [actor.name for actor in config.suts] == ["sender", "repository", "receiver"]
+    assert config.budgets.timeout_for(["@large"]) == 3600
