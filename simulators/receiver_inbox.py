@@ -19,14 +19,9 @@ The app runs in-process (:class:`ReceiverInbox`, uvicorn in a thread) or as the 
 
 from __future__ import annotations
 
-import signal
-import threading
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from types import TracebackType
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -36,6 +31,12 @@ from starlette.routing import Route
 from cloudpdi.seal import MAX_SEALED_LENGTH
 from cloudpdi.token import Token, TokenError, TokenMalformed, check_token
 from cloudpdi.token_input import SealKeys, TokenForm, read_token_text
+from simulators.asgi_server import (
+    LOOPBACK,
+    AsgiServerError,
+    BackgroundServer,
+    serve_until_stopped,
+)
 from simulators.receiver import ReceiverError, receive, repository_for
 from simulators.receiver_config import ReceiverConfig
 from simulators.receiver_jobs import InboxFullError, JobQueue, JobStatus
@@ -48,15 +49,14 @@ MEDIA_TYPES = {
     "application/json": TokenForm.JSON,
     "application/jose": TokenForm.SEALED,
 }
-#: Seconds to wait for the server to start, or to stop (a running receive finishes first).
-START_TIMEOUT = 10.0
+#: Seconds to wait for the server to stop (a running receive finishes first).
 STOP_TIMEOUT = 120.0
 #: Seconds a sender is asked to wait when the inbox is full.
 RETRY_AFTER = 30
 
 
-class ReceiverInboxError(RuntimeError):
-    """The inbox server did not start or stop in time."""
+class ReceiverInboxError(AsgiServerError):
+    """The inbox server could not listen, or did not start or stop in time."""
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -155,88 +155,37 @@ def create_inbox_app(config: ReceiverConfig, *, queue: JobQueue | None = None) -
     return app
 
 
-def _uvicorn_config(app: Starlette, host: str, port: int) -> uvicorn.Config:
-    return uvicorn.Config(
-        app, host=host, port=port, log_level="warning", lifespan="on", access_log=False
-    )
-
-
-class ReceiverInbox:
+class ReceiverInbox(BackgroundServer):
     """The token inbox served by uvicorn in a background thread (``with`` starts and stops it)."""
 
-    def __init__(self, config: ReceiverConfig, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.app = create_inbox_app(config)
-        self.jobs: JobQueue = self.app.state.jobs
-        self._server = uvicorn.Server(_uvicorn_config(self.app, host, port))
-        self._thread: threading.Thread | None = None
-        self.base_url = ""
+    def __init__(self, config: ReceiverConfig, host: str = LOOPBACK, port: int = 0) -> None:
+        app = create_inbox_app(config)
+        self.jobs: JobQueue = app.state.jobs
+        super().__init__(
+            app,
+            host=host,
+            port=port,
+            name="token inbox",
+            error=ReceiverInboxError,
+            stop_timeout=STOP_TIMEOUT,
+        )
 
     @property
     def tokens_url(self) -> str:
         """The URL a sender POSTs tokens to."""
         return f"{self.base_url}/tokens"
 
-    def start(self) -> str:
-        """Start serving and return the base URL; raise if not up within the timeout."""
-        self._thread = threading.Thread(target=self._server.run, name="receiver-inbox", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise ReceiverInboxError("the token inbox did not start")
-            time.sleep(0.01)
-        host, port = self._server.servers[0].sockets[0].getsockname()[:2]
-        self.base_url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
-        return self.base_url
 
-    def stop(self) -> None:
-        """Stop serving, after the running receive (if any) has finished."""
-        if self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(STOP_TIMEOUT)
-            if self._thread.is_alive():
-                raise ReceiverInboxError("the token inbox did not stop")
-            self._thread = None
-
-    def __enter__(self) -> ReceiverInbox:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-def _stopped(signum: int, frame: object) -> None:
-    """Take the SIGTERM that uvicorn raises again after its graceful shutdown."""
-
-
-def serve_receiver(config: ReceiverConfig, host: str = "127.0.0.1", port: int = 0) -> None:
+def serve_receiver(config: ReceiverConfig, host: str = LOOPBACK, port: int = 0) -> None:
     """Serve the token inbox in this process until SIGINT or SIGTERM; print its URL first.
 
     Call it from the main thread.
     """
-    server = uvicorn.Server(_uvicorn_config(create_inbox_app(config), host, port))
-    previous = signal.signal(signal.SIGTERM, _stopped)
-    announcer = threading.Thread(target=_announce, args=(server, config), daemon=True)
-    announcer.start()
-    try:
-        server.run()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _announce(server: uvicorn.Server, config: ReceiverConfig) -> None:
-    """Print the inbox URL once the server listens (port 0 is only known then)."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    if server.started:
-        host, port = server.servers[0].sockets[0].getsockname()[:2]
-        mode = config.destination_pacs or f"no PACS, output {config.output_dir}"
-        print(f"receiver token inbox listening on http://{host}:{port}/tokens ({mode})", flush=True)
+    mode = config.destination_pacs or f"no PACS, output {config.output_dir}"
+    serve_until_stopped(
+        create_inbox_app(config),
+        lambda url: f"receiver token inbox listening on {url}/tokens ({mode})",
+        host=host,
+        port=port,
+        error=ReceiverInboxError,
+    )

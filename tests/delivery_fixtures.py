@@ -7,19 +7,16 @@ what it was sent; ``answers`` scripts failures first (e.g. 503 then the normal 2
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-START_TIMEOUT = 10.0
+from simulators.asgi_server import BackgroundServer
 
 
 def free_port() -> int:
@@ -55,19 +52,6 @@ def inbox_app(inbox: Inbox) -> Starlette:
 def running_inbox() -> Iterator[Inbox]:
     """Serve a fresh inbox on a free loopback port; stop it afterwards."""
     inbox = Inbox()
-    config = uvicorn.Config(inbox_app(inbox), host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="token-inbox", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + START_TIMEOUT
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test inbox did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    inbox.url = f"http://127.0.0.1:{port}/tokens"
-    try:
+    with BackgroundServer(inbox_app(inbox), name="test inbox") as server:
+        inbox.url = f"{server.base_url}/tokens"
         yield inbox
-    finally:
-        server.should_exit = True
-        thread.join(START_TIMEOUT)

@@ -1,8 +1,13 @@
-"""Helpers of the repository simulator tests: configuration, a settable clock, request headers."""
+"""Helpers of the repository simulator tests: configuration, a settable clock, request headers.
+
+The fixtures at the end serve the in-process tests; a test module takes them by name:
+``from tests.repository_fixtures import client as client`` (the alias tells ruff it is used).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -10,17 +15,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 
 from cloudpdi.envelope_base import format_digest
 from cloudpdi.repository_wire import checksum_field, digest_field, encode_metadata
-from simulators.repository import RepositoryConfig
+from simulators.repository import RepositoryConfig, create_app
 from simulators.repository.service import Repository
 
 KEYS = {"HOSP-A": "key-a", "HOSP-B": "key-b"}
 ADMIN_KEY = "admin-key"
 TUS = {"Tus-Resumable": "1.0.0"}
 START = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+#: A document ID and its bytes, under the ``app`` fixture's size limit.
+DOC = "DOC-1"
+DATA = os.urandom(1000)
 
 
 class Clock:
@@ -99,3 +108,28 @@ async def asgi_client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://repository") as client:
         yield client
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Run the async tests on asyncio only."""
+    return "asyncio"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The clock of the ``app`` fixture."""
+    return Clock()
+
+
+@pytest.fixture
+def app(tmp_path: Path, clock: Clock) -> Starlette:
+    """A repository on the test clock that takes documents of up to 2000 bytes."""
+    return create_app(make_config(tmp_path / "repo", clock=clock, max_document_size=2000))
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process client of the ``app`` fixture (which a test module may redefine)."""
+    async with asgi_client(app) as c:
+        yield c

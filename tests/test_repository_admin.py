@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import os
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -24,6 +23,8 @@ from simulators.repository import (
 from simulators.repository.spy import scan
 from tests.repository_fixtures import (
     ADMIN_KEY,
+    DATA,
+    DOC,
     KEYS,
     Clock,
     asgi_client,
@@ -35,17 +36,12 @@ from tests.repository_fixtures import (
     put_headers,
     repository_of,
 )
+from tests.repository_fixtures import anyio_backend as anyio_backend
+from tests.repository_fixtures import client as client
 
 pytestmark = pytest.mark.anyio
 
-DOC = "DOC-1"
-DATA = os.urandom(1000)
 HTTP_METHODS = ("get", "head", "put", "post", "patch", "delete", "options")
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -56,12 +52,6 @@ def recorder() -> Recorder:
 @pytest.fixture
 def app(tmp_path: Path, recorder: Recorder) -> Starlette:
     return create_app(make_config(tmp_path / "repo", recorder=recorder))
-
-
-@pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(app) as c:
-        yield c
 
 
 async def put(client: httpx.AsyncClient, data: bytes = DATA, document_id: str = DOC) -> None:

@@ -16,6 +16,8 @@ from cloudpdi.repository_wire import digest_field, parse_digest_field
 from simulators.repository import create_app
 from simulators.repository.storage import FileSystemStorage
 from tests.repository_fixtures import (
+    DATA,
+    DOC,
     Clock,
     asgi_client,
     bearer,
@@ -24,32 +26,12 @@ from tests.repository_fixtures import (
     put_headers,
     repository_of,
 )
+from tests.repository_fixtures import anyio_backend as anyio_backend
+from tests.repository_fixtures import app as app
+from tests.repository_fixtures import client as client
+from tests.repository_fixtures import clock as clock
 
 pytestmark = pytest.mark.anyio
-
-DOC = "DOC-1"
-DATA = os.urandom(1000)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def app(tmp_path: Path, clock: Clock) -> Starlette:
-    return create_app(make_config(tmp_path / "repo", clock=clock, max_document_size=2000))
-
-
-@pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(app) as c:
-        yield c
 
 
 async def put(client: httpx.AsyncClient, data: bytes = DATA, **headers: str) -> httpx.Response:

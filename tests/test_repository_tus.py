@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -12,12 +11,13 @@ from starlette.applications import Starlette
 from tusclient.client import TusClient
 
 from cloudpdi.repository_wire import digest_field, encode_metadata
-from simulators.repository import RepositoryServer, create_app
+from simulators.repository import RepositoryServer
 from tests.repository_fixtures import (
+    DATA,
+    DOC,
     KEYS,
     TUS,
     Clock,
-    asgi_client,
     bearer,
     creation_headers,
     digest_of,
@@ -25,30 +25,10 @@ from tests.repository_fixtures import (
     patch_headers,
     repository_of,
 )
-
-DOC = "DOC-1"
-DATA = os.urandom(1000)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def app(tmp_path: Path, clock: Clock) -> Starlette:
-    return create_app(make_config(tmp_path / "repo", clock=clock, max_document_size=2000))
-
-
-@pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(app) as c:
-        yield c
+from tests.repository_fixtures import anyio_backend as anyio_backend
+from tests.repository_fixtures import app as app
+from tests.repository_fixtures import client as client
+from tests.repository_fixtures import clock as clock
 
 
 async def create(client: httpx.AsyncClient, data: bytes = DATA, **metadata: str) -> str:
