@@ -80,17 +80,18 @@ def from_document(document: Any) -> RunResult:
 
 def dumps(result: RunResult) -> str:
     """Return the results document as JSON text, byte-identical for the same results."""
-    return (
-        json.dumps(
-            to_document(result), ensure_ascii=False, indent=2, sort_keys=True, allow_nan=False
-        )
-        + "\n"
-    )
+    return _serialise(to_document(result))
 
 
 def write_json(result: RunResult, path: Path) -> None:
-    """Write the results document to ``path``, whole or not at all, readable by the owner only."""
-    write_private(path, dumps(result))
+    """Write the results document to ``path``, whole or not at all, readable by the owner only.
+
+    The document is checked against the schema first, so that no run leaves a document that
+    :func:`read_json` would refuse.
+    """
+    document = to_document(result)
+    validate_document(document)
+    write_private(path, _serialise(document))
 
 
 def read_json(path: Path) -> RunResult:
@@ -100,3 +101,8 @@ def read_json(path: Path) -> RunResult:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ResultsFormatError(f"cannot read results document {path}: {exc}") from None
     return from_document(document)
+
+
+def _serialise(document: dict[str, Any]) -> str:
+    text = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True, allow_nan=False)
+    return text + "\n"

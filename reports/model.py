@@ -113,6 +113,9 @@ class Evidence:
     digests: dict[str, str] = field(default_factory=dict)
     detail: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        _require_aware(self.time, "evidence time")
+
     @classmethod
     def capture(
         cls,
@@ -128,9 +131,11 @@ class Evidence:
     ) -> Evidence:
         """Build an evidence item with every text redacted; the one way capture hooks make one."""
         secrets = list(secrets)
-        clean_detail = redact(dict(detail or {}), secrets)
         try:
-            json.dumps(clean_detail)
+            # Through JSON and back, so that the model holds what a reader of the report gets.
+            clean_detail = json.loads(
+                json.dumps(redact(dict(detail or {}), secrets), allow_nan=False)
+            )
         except (TypeError, ValueError):
             raise ResultsError("evidence detail must be JSON data (text, numbers, lists)") from None
         return cls(
@@ -154,6 +159,7 @@ class MonitorOverride:
     time: datetime
 
     def __post_init__(self) -> None:
+        _require_aware(self.time, "an override's time")
         if not self.comment.strip() or not self.monitor.strip():
             raise ResultsError("a monitor override needs the monitor's name and a comment")
 
@@ -194,6 +200,8 @@ class TestInstance:
             raise ResultsError(f"test {self.id} is {self.status} and must say why")
         if (self.status is Status.NOT_RUN) != (self.not_run_cause is not None):
             raise ResultsError(f"test {self.id}: a cause goes with NOT_RUN, and only with it")
+        _require_aware(self.started, f"test {self.id} start")
+        _require_aware(self.finished, f"test {self.id} finish")
         if self.started and self.finished and self.finished < self.started:
             raise ResultsError(f"test {self.id} finished before it started")
 
@@ -263,6 +271,8 @@ class RunResult:
             if test.id in seen:
                 raise ResultsError(f"test ID {test.id} appears twice")
             seen.add(test.id)
+        _require_aware(self.started, "the run's start")
+        _require_aware(self.finished, "the run's finish")
         if self.finished < self.started:
             raise ResultsError("the run finished before it started")
 
@@ -286,3 +296,9 @@ def _number(value: float, what: str) -> float:
     if not math.isfinite(number):
         raise ResultsError(f"{what} holds a number that is not finite")
     return number
+
+
+def _require_aware(moment: datetime | None, what: str) -> None:
+    """Refuse a time without zone: a report read in another country must not shift it."""
+    if moment is not None and moment.utcoffset() is None:
+        raise ResultsError(f"{what} needs a time zone")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +145,17 @@ def test_unreadable_files_are_refused(tmp_path: Path) -> None:
 def test_figures_must_be_finite() -> None:
     with pytest.raises(ResultsError):
         PerformanceFigure("throughput", float("nan"), "MiB/s")
+
+
+def test_a_run_the_schema_refuses_is_not_written(tmp_path: Path) -> None:
+    test = sample_run().test("S-01")
+    negative = replace(test.evidence[0], sizes={"request": -1})
+    result = sample_run(tests=(replace(test, evidence=(negative,)),))
+    with pytest.raises(ResultsFormatError, match="sizes"):
+        write_json(result, tmp_path / "results.json")
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_times_without_a_zone_are_refused() -> None:
+    with pytest.raises(ResultsError, match="time zone"):
+        sample_run(started=datetime(2025, 5, 12, 9, 30))
