@@ -5,7 +5,7 @@ Feature: Documents and tokens expire, and senders can revoke
 
   @actor:repository @CPDI-RET-01 @option:core @required
   Scenario: The repository refuses a document after it expires
-    Given documents expire 3 seconds after they are sent
+    Given transfers expire 3 seconds after they are sent
     And the sending hospital has sent a referral study of 3 CT images for patient "山田 太郎"
     When 4 seconds pass
     And the receiving hospital downloads the document named in the token
@@ -13,7 +13,7 @@ Feature: Documents and tokens expire, and senders can revoke
 
   @actor:repository @CPDI-RET-01 @option:core @required
   Scenario: The repository deletes the bytes of an expired document
-    Given documents expire 3 seconds after they are sent
+    Given transfers expire 3 seconds after they are sent
     And the sending hospital has sent a referral study of 3 CT images for patient "山田 太郎"
     When 4 seconds pass
     Then the repository no longer holds the bytes of the document
@@ -28,7 +28,7 @@ Feature: Documents and tokens expire, and senders can revoke
 
   @actor:receiver @CPDI-RET-01 @option:core @required
   Scenario: The receiver refuses an expired token before downloading
-    Given documents expire 3 seconds after they are sent
+    Given transfers expire 3 seconds after they are sent
     And the sending hospital has sent a referral study of 3 CT images for patient "山田 太郎"
     When 4 seconds pass
     And the patient hands the token to the receiving hospital as "the electronic token"

@@ -12,11 +12,11 @@ Feature: Documents travel with or without images
     And the file set in the envelope meets PDI-NAME-04
 
     Examples: documents of a referral
-      | document                    |
-      | "a referral letter"         |
-      | "a lab result"              |
-      | "a prescription"            |
-      | "a FHIR referral document"  |
+      | document                   |
+      | "a referral letter"        |
+      | "a lab result"             |
+      | "a prescription"           |
+      | "a FHIR referral document" |
 
   @actor:sender @CPDI-CONT-02 @PDI-STRUCT-01 @option:non-image-content @required
   Scenario: The sender sends a referral with no images
@@ -35,11 +35,11 @@ Feature: Documents travel with or without images
     And the receiving PACS holds 3 images of the study
 
     Examples: documents of a referral
-      | document                    |
-      | "a referral letter"         |
-      | "a lab result"              |
-      | "a prescription"            |
-      | "a FHIR referral document"  |
+      | document                   |
+      | "a referral letter"        |
+      | "a lab result"             |
+      | "a prescription"           |
+      | "a FHIR referral document" |
 
   @actor:receiver @CPDI-CONT-02 @option:non-image-content @required
   Scenario: The receiver accepts a referral with no images

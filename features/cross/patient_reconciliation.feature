@@ -24,10 +24,10 @@ Feature: Patient identity is reconciled on import
     And the receiving hospital is told "the patient needs matching"
 
     Examples: no single local patient
-      | situation                                 |
-      | no patient of that name and birth date    |
-      | two patients of that name and birth date  |
-      | patient "山田 太郎" born on another day    |
+      | situation                                |
+      | no patient of that name and birth date   |
+      | two patients of that name and birth date |
+      | patient "山田 太郎" born on another day  |
 
   @PDI-IMP-01 @option:core @required
   Scenario Outline: A name written <how> survives the import unchanged
@@ -38,7 +38,7 @@ Feature: Patient identity is reconciled on import
 
     Examples: how Japanese names are written
       | how                             | name        |
-      | in kanji                        | 山田 太郎    |
+      | in kanji                        | 山田 太郎   |
       | in half-width katakana          | ﾔﾏﾀﾞ ﾀﾛｳ    |
-      | with a kanji outside JIS X 0208 | 髙橋 はなこ  |
+      | with a kanji outside JIS X 0208 | 髙橋 はなこ |
       | in Latin letters                | YAMADA TARO |

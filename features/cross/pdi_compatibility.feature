@@ -17,11 +17,11 @@ Feature: A Cloud-PDI file set is a PDI file set
     And every image in the file set names the patient "<name>"
 
     Examples: how Japanese names are written
-      | name                 |
-      | 山田 太郎             |
-      | ﾔﾏﾀﾞ ﾀﾛｳ             |
-      | 髙橋 はなこ           |
-      | YAMADA TARO          |
+      | name        |
+      | 山田 太郎   |
+      | ﾔﾏﾀﾞ ﾀﾛｳ    |
+      | 髙橋 はなこ |
+      | YAMADA TARO |
 
   @actor:receiver @CPDI-CONT-01 @CPDI-RCV-01 @option:core @required
   Scenario Outline: The receiver imports a file set made by <maker>
@@ -32,6 +32,6 @@ Feature: A Cloud-PDI file set is a PDI file set
     Then the receiving PACS holds 3 images of the study
 
     Examples: file set makers
-      | maker                                   |
-      | an independent DICOM media tool         |
-      | the reference sender                    |
+      | maker                           |
+      | an independent DICOM media tool |
+      | the reference sender            |

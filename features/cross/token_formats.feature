@@ -12,14 +12,14 @@ Feature: One token, three forms
 
     @option:token-slip @CPDI-TOK-05
     Examples: printed and symbol forms
-      | form                           |
-      | QR code on the token slip      |
+      | form                            |
+      | QR code on the token slip       |
       | words printed on the token slip |
-      | code for typing by hand        |
+      | code for typing by hand         |
 
     @option:sealed-token @CPDI-TOK-04
     Examples: electronic form
-      | form                  |
+      | form                    |
       | sealed electronic token |
 
   @actor:sender @CPDI-TOK-04 @option:sealed-token @required

@@ -16,12 +16,12 @@ Feature: The secret stays with the token
 
     @CPDI-KEY-01
     Examples: the plaintext
-      | what                          |
-      | the patient's name            |
-      | the patient ID                |
-      | the study's UID               |
-      | the header of any DICOM file  |
-      | the text of the README        |
+      | what                         |
+      | the patient's name           |
+      | the patient ID               |
+      | the study's UID              |
+      | the header of any DICOM file |
+      | the text of the README       |
 
   @actor:sender @CPDI-TOK-01 @option:core @required
   Scenario: The secret reaches the receiving hospital only inside the token

@@ -30,10 +30,10 @@ Feature: Receiving a referral
     And every image in the receiving PACS equals the image sent, apart from the patient identity
 
     Examples: transfer syntaxes of the DVD and USB JPEG and JPEG 2000 profiles
-      | syntax                    |
-      | JPEG Lossless             |
-      | JPEG Baseline             |
-      | JPEG 2000 Lossless        |
+      | syntax             |
+      | JPEG Lossless      |
+      | JPEG Baseline      |
+      | JPEG 2000 Lossless |
 
   @CPDI-TOK-02 @option:core @required
   Scenario: The receiver asks the repository of the token's community
@@ -69,16 +69,19 @@ Feature: Receiving a referral
     And the receiving hospital is told "the download is damaged"
 
     Examples: what happens to the ciphertext
-      | alteration                                      |
-      | with one byte changed in the middle             |
-      | with its last part cut off                      |
-      | with two of its parts swapped                   |
-      | with bytes added at the end                     |
-      | with its first part replaced                    |
-      | of another transfer under this document ID      |
+      | alteration                                 |
+      | with one byte changed in the middle        |
+      | with its last part cut off                 |
+      | with two of its parts swapped              |
+      | with bytes added at the end                |
+      | with its first part replaced               |
+      | of another transfer under this document ID |
 
   @CPDI-CONT-01 @option:core @required
-  Scenario Outline: A file set that is not a PDI file set is refused: <defect>
+  Scenario Outline: A file set no PDI reader can trust is refused: <defect>
+    Without a sound DICOMDIR or a sound ZIP file, nothing tells the receiver what the file set
+    holds or where its files may go, so it imports none of it.
+
     Given a referral study of 3 CT images for patient "山田 太郎"
     And the file set the sending hospital makes is broken: <defect>
     When the sending hospital sends the study to the receiving hospital
@@ -91,13 +94,12 @@ Feature: Receiving a referral
       | DICOMDIR not a Basic Directory                |
       | records linked in a loop                      |
       | a lower-level offset past the end of DICOMDIR |
-      | a referenced file removed                     |
       | a ZIP whose file set lies in a folder         |
       | a ZIP entry named ../ESCAPE.TXT               |
       | a damaged ZIP file                            |
 
   @PDI-READ-01 @option:core @required
-  Scenario Outline: An instance the receiver cannot read is reported and the rest imported
+  Scenario Outline: An instance the receiver cannot read is reported and the rest imported: <defect>
     Given a referral study of 3 CT images for patient "山田 太郎"
     And the file set the sending hospital makes is broken: <defect>
     When the sending hospital sends the study to the receiving hospital
@@ -107,6 +109,7 @@ Feature: Receiving a referral
     Examples: instances no reader can read
       | defect                           |
       | a file without preamble and DICM |
+      | a referenced file removed        |
 
   @PDI-AUTORUN-01 @option:core @required
   Scenario Outline: The receiver runs nothing from the file set: <defect>

@@ -13,13 +13,13 @@ Feature: Checking a token before anything is downloaded
     And the repository was not asked for the document
 
     Examples: broken token items
-      | fault                                      |
-      | has no document ID                         |
-      | has no secret                              |
-      | has a secret shorter than 128 bits         |
-      | names no community                         |
-      | has an expiry that is not a date and time  |
-      | names an envelope scheme nobody defined    |
-      | names a token version nobody defined       |
-      | was issued a day ahead                     |
+      | fault                                     |
+      | has no document ID                        |
+      | has no secret                             |
+      | has a secret shorter than 128 bits        |
+      | names no community                        |
+      | has an expiry that is not a date and time |
+      | names an envelope scheme nobody defined   |
+      | names a token version nobody defined      |
+      | was issued a day ahead                    |
 

@@ -158,14 +158,14 @@ Feature: The file set a sender makes
 
     @PDI-NAME-01
     Examples: file ID components
-      | defect                               | requirement |
-      | a DICOM file name in lower case      | PDI-NAME-01 |
-      | a DICOM file name of 9 characters    | PDI-NAME-01 |
+      | defect                            | requirement |
+      | a DICOM file name in lower case   | PDI-NAME-01 |
+      | a DICOM file name of 9 characters | PDI-NAME-01 |
 
     @PDI-NAME-02
     Examples: no extensions
-      | defect                         | requirement |
-      | a DICOM file name with .DCM    | PDI-NAME-02 |
+      | defect                      | requirement |
+      | a DICOM file name with .DCM | PDI-NAME-02 |
 
     @PDI-NAME-03
     Examples: at most 8 levels
@@ -174,13 +174,13 @@ Feature: The file set a sender makes
 
     @PDI-NAME-04
     Examples: 8.3 names for other files
-      | defect                                  | requirement |
-      | a document with a name longer than 8.3  | PDI-NAME-04 |
+      | defect                                 | requirement |
+      | a document with a name longer than 8.3 | PDI-NAME-04 |
 
     @PDI-FMI-01
     Examples: preamble and DICM prefix
-      | defect                             | requirement |
-      | a file without preamble and DICM   | PDI-FMI-01  |
+      | defect                           | requirement |
+      | a file without preamble and DICM | PDI-FMI-01  |
 
     @PDI-FMI-03
     Examples: File Meta Information matches the dataset
@@ -195,25 +195,25 @@ Feature: The file set a sender makes
 
     @PDI-CONT-01
     Examples: only DICOM in the DICOM tree
-      | defect                              | requirement |
-      | a text file inside the DICOM tree   | PDI-CONT-01 |
+      | defect                            | requirement |
+      | a text file inside the DICOM tree | PDI-CONT-01 |
 
     @PDI-WEB-01
     Examples: web content only in IHE_PDI, INDEX.HTM at the root
-      | defect                                         | requirement |
-      | an HTML page outside IHE_PDI                   | PDI-WEB-01  |
+      | defect                                            | requirement |
+      | an HTML page outside IHE_PDI                      | PDI-WEB-01  |
       | IHE_PDI web content without INDEX.HTM at the root | PDI-WEB-01  |
 
     @PDI-AUTORUN-01
     Examples: nothing that starts by itself
-      | defect                             | requirement    |
-      | AUTORUN.INF at the root            | PDI-AUTORUN-01 |
-      | a Windows executable at the root   | PDI-AUTORUN-01 |
+      | defect                           | requirement    |
+      | AUTORUN.INF at the root          | PDI-AUTORUN-01 |
+      | a Windows executable at the root | PDI-AUTORUN-01 |
 
     @PDI-README-01
     Examples: README.TXT at the root
-      | defect              | requirement   |
-      | README.TXT removed  | PDI-README-01 |
+      | defect             | requirement   |
+      | README.TXT removed | PDI-README-01 |
 
     @PDI-CONS-01
     Examples: consistent attributes
