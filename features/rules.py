@@ -20,12 +20,10 @@ from features.spec import (
     PLACEHOLDER,
     REQUIRED,
     Case,
-    FeatureError,
     Scenario,
     Step,
-    default_features_root,
-    feature_paths,
-    load_features,
+    feature_texts,
+    parse_features,
 )
 
 _IMPLEMENTATION_WORDS = (
@@ -104,17 +102,33 @@ def check_suite(
 
     ``texts`` maps feature file paths to their text, to be searched for implementation words.
     """
-    problems = [p for scenario in scenarios for p in _scenario_problems(scenario, catalog)]
+    return [
+        *(p for scenario in scenarios for p in _scenario_problems(scenario, catalog)),
+        *_duplicate_cases(scenarios),
+        *_uncovered(scenarios, catalog),
+        *_steps_of_two_types(scenarios),
+        *_implementation_words(texts or {}),
+    ]
+
+
+def _duplicate_cases(scenarios: Iterable[Scenario]) -> Iterable[str]:
     seen: set[str] = set()
     for scenario in scenarios:
         for case in scenario.cases():
             if case.id in seen:
-                problems.append(f"{case.id}: two cases have this name")
+                yield f"{case.id}: two cases have this name"
             seen.add(case.id)
+
+
+def _uncovered(scenarios: Iterable[Scenario], catalog: Catalog) -> Iterable[str]:
     coverage = requirement_coverage(scenarios, catalog)
     for requirement in catalog.requirements:
         if requirement.machine_checkable and not coverage[requirement.id]:
-            problems.append(f"{requirement.id}: no scenario proves it")
+            yield f"{requirement.id}: no scenario proves it"
+
+
+def _steps_of_two_types(scenarios: Iterable[Scenario]) -> Iterable[str]:
+    # pytest-bdd binds a step definition to one type: a phrase used as two needs two of them.
     types: dict[str, set[str]] = {}
     for scenario in scenarios:
         for step in scenario.steps:
@@ -122,13 +136,15 @@ def check_suite(
             types.setdefault(text, set()).add(kind)
     for text, kinds in types.items():
         if len(kinds) > 1:
-            problems.append(f"step {text!r} is used as {' and '.join(sorted(kinds))}")
-    for path, text in (texts or {}).items():
+            yield f"step {text!r} is used as {' and '.join(sorted(kinds))}"
+
+
+def _implementation_words(texts: Mapping[str, str]) -> Iterable[str]:
+    for path, text in texts.items():
         for number, line in enumerate(text.splitlines(), start=1):
             for word in IMPLEMENTATION_WORDS:
                 if match := word.search(line):
-                    problems.append(f"{path}:{number}: implementation word {match.group(0)!r}")
-    return problems
+                    yield f"{path}:{number}: implementation word {match.group(0)!r}"
 
 
 def _scenario_problems(scenario: Scenario, catalog: Catalog) -> Iterable[str]:
@@ -143,7 +159,8 @@ def _scenario_problems(scenario: Scenario, catalog: Catalog) -> Iterable[str]:
             if name not in columns:
                 yield f"{where}: <{name}> has no examples column"
     for case in scenario.cases():
-        yield from (f"{where}: {case.name}: {p}" for p in _case_problems(case, catalog))
+        at = f"{scenario.path}:{case.line}: {case.name}"
+        yield from (f"{at}: {problem}" for problem in _case_problems(case, catalog))
 
 
 def _case_problems(case: Case, catalog: Catalog) -> Iterable[str]:
@@ -183,11 +200,5 @@ def _known_tag(tag: str) -> bool:
 
 def check_features(root: Path | None = None, catalog: Catalog | None = None) -> list[str]:
     """Read the suite under ``root`` (the shipped one by default) and return its broken rules."""
-    root = root or default_features_root()
-    texts: dict[str, str] = {}
-    for path in feature_paths(root):
-        try:
-            texts[path.relative_to(root).as_posix()] = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise FeatureError(f"cannot read feature file {path}: {exc}") from None
-    return check_suite(load_features(root), catalog or load_catalog(), texts)
+    texts = feature_texts(root)
+    return check_suite(parse_features(texts), catalog or load_catalog(), texts)

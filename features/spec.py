@@ -72,7 +72,8 @@ class Examples:
     name: str
     tags: tuple[str, ...]
     rows: tuple[Mapping[str, str], ...]
-    line: int
+    #: The line of each row, for pointing at the case it makes.
+    lines: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -125,11 +126,11 @@ class Scenario:
             return (Case(f"{self.path}::{self.name}", self.name, self.tags, self.steps, self.line),)
         cases = []
         for block in self.examples:
-            for row in block.rows:
+            for row, line in zip(block.rows, block.lines, strict=True):
                 name = _fill(self.name, row)
                 steps = tuple(Step(s.type, _fill(s.text, row), s.line) for s in self.steps)
                 tags = _unique((*self.tags, *block.tags))
-                cases.append(Case(f"{self.path}::{name}", name, tags, steps, block.line))
+                cases.append(Case(f"{self.path}::{name}", name, tags, steps, line))
         return tuple(cases)
 
     @property
@@ -159,17 +160,26 @@ def feature_paths(root: Path | None = None) -> tuple[Path, ...]:
     return tuple(sorted((root or default_features_root()).glob("*/*.feature")))
 
 
-def load_features(root: Path | None = None) -> tuple[Scenario, ...]:
-    """Parse every feature file under ``root`` (the shipped ones by default)."""
+def feature_texts(root: Path | None = None) -> dict[str, str]:
+    """Return the text of every feature file under ``root`` by its path relative to ``root``."""
     root = root or default_features_root()
-    scenarios: list[Scenario] = []
+    texts: dict[str, str] = {}
     for path in feature_paths(root):
         try:
-            text = path.read_text(encoding="utf-8")
+            texts[path.relative_to(root).as_posix()] = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise FeatureError(f"cannot read feature file {path}: {exc}") from None
-        scenarios.extend(parse_feature(text, path.relative_to(root).as_posix()))
-    return tuple(scenarios)
+    return texts
+
+
+def load_features(root: Path | None = None) -> tuple[Scenario, ...]:
+    """Parse every feature file under ``root`` (the shipped ones by default)."""
+    return parse_features(feature_texts(root))
+
+
+def parse_features(texts: Mapping[str, str]) -> tuple[Scenario, ...]:
+    """Parse feature file texts, given by path, into their scenarios in path order."""
+    return tuple(s for path, text in texts.items() for s in parse_feature(text, path))
 
 
 def parse_feature(text: str, path: str) -> tuple[Scenario, ...]:
@@ -225,11 +235,12 @@ def _steps(nodes: list[dict[str, Any]]) -> tuple[Step, ...]:
 
 def _examples(block: dict[str, Any]) -> Examples:
     header = [cell["value"] for cell in (block.get("tableHeader") or {}).get("cells", ())]
+    body = block.get("tableBody", ())
     rows = tuple(
-        dict(zip(header, (cell["value"] for cell in row["cells"]), strict=True))
-        for row in block.get("tableBody", ())
+        dict(zip(header, (cell["value"] for cell in row["cells"]), strict=True)) for row in body
     )
-    return Examples(block["name"], _tags(block), rows, block["location"]["line"])
+    lines = tuple(row["location"]["line"] for row in body)
+    return Examples(block["name"], _tags(block), rows, lines)
 
 
 def _fill(template: str, row: Mapping[str, str]) -> str:

@@ -166,6 +166,7 @@ def test_outline_expands_to_cases_with_filled_names_and_added_tags() -> None:
         "The receiver imports a DX study",
     ]
     assert cases[0].id == "receiver/small.feature::The receiver imports a CT study"
+    assert [case.line for case in cases] == [16, 17, 22]
     assert cases[0].steps[-2].text == "the receiving PACS holds 20 images of the study"
     assert cases[0].options == ("core",) and cases[2].options == ("compressed-images",)
     assert cases[2].requirement_ids == ("CPDI-RCV-01", "CPDI-INT-01")
