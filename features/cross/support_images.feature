@@ -1,12 +1,9 @@
-# The catalog has no requirement of its own for AI support images yet (SPEC_NOTES lists the
-# operators' wish as a hypothesis): these scenarios cite the nearest requirements, that a file
-# set carries the study as a CD would and that an importer keeps the original values.
 Feature: AI support images are never mistaken for originals
   Images made by AI or CAD software (marks, measurements) travel with the study, but a reader
   must never take them for diagnostic originals. The sender keeps every sign that says so, the
   receiver keeps those signs on import and tells the hospital which images they are.
 
-  @actor:sender @CPDI-CONT-01 @PDI-CONS-01 @option:support-images @required
+  @actor:sender @CPDI-SUPP-01 @CPDI-CONT-01 @PDI-CONS-01 @option:support-images @required
   Scenario: The sender keeps every sign that a support image is not an original
     Given a referral study of 3 CT images for patient "山田 太郎"
     And the referral also carries "AI support images"
@@ -14,7 +11,7 @@ Feature: AI support images are never mistaken for originals
     Then every AI support image in the file set is marked as derived and not for diagnosis
     And the file set in the envelope meets PDI-CONS-01
 
-  @actor:receiver @PDI-IMP-01 @option:support-images @required
+  @actor:receiver @CPDI-SUPP-01 @PDI-IMP-01 @option:support-images @required
   Scenario: The receiver keeps the signs and lists support images apart
     Given the receiving hospital knows patient "山田 太郎" as local patient ID "R0001234"
     And a referral study of 3 CT images for patient "山田 太郎"
