@@ -286,11 +286,11 @@ def test_every_actor_as_its_own_process_exchanges_the_whole_study(exchange: Exch
     check_received(stored, exchange.studies)
 
 
-def test_send_naming_the_recipient_by_id_alone_is_not_a_late_failure(
+def test_send_naming_the_recipient_by_id_alone_works_or_is_a_usage_error(
     tmp_path: Path, exchange: Exchange
 ) -> None:
-    # --recipient-name is optional on the command line; a send without it must either work
-    # or be refused as bad usage (exit 2) before the study is retrieved, never fail after.
+    # --recipient-name looks optional (its default is empty): a send without it must either
+    # work or be bad usage naming the option (exit 2), not "a check failed" (exit 1).
     sent = run([*exchange.send_args(tmp_path / "sender"), "--deliver-folder", "tokens"], tmp_path)
     assert sent.returncode in (0, 2), sent.stderr
     if sent.returncode == 2:
