@@ -18,7 +18,7 @@ import re
 import shutil
 import stat
 import zipfile
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +41,8 @@ from cloudpdi.dicomdir import (
     DICOMDIR_NAME,
     DIRECTORY_TAGS,
     DicomDirBuilder,
+    InventedValue,
+    patient_key,
 )
 from cloudpdi.dicomfile import NotPart10Error, read_header
 from cloudpdi.errors import CloudPDIError
@@ -55,6 +57,7 @@ __all__ = [
     "ContainerError",
     "DocumentError",
     "Institution",
+    "InventedValue",
     "MediaProfile",
     "OutputExistsError",
     "SourceChangedError",
@@ -78,7 +81,7 @@ _COPY_BUFFER = 1024 * 1024
 _ZIP_FILE_MODE = (stat.S_IFREG | 0o644) << 16
 _NOT_83 = re.compile(r"[^A-Z0-9_]")
 _EXTENSION_ALIASES = {"JSON": "JSN", "JPEG": "JPG", "HTML": "HTM", "XHTML": "HTM", "TIFF": "TIF"}
-_HIERARCHY = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+_HIERARCHY = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
 _LEVEL_PREFIXES = ("PT", "ST", "SE", "IM")
 
 Progress = Callable[[int, int], None]
@@ -163,6 +166,9 @@ class BuildResult:
     transfer_syntaxes: tuple[str, ...]
     profile: str
     file_set_id: str
+    #: Values invented in DICOMDIR records for keys the instances legally leave empty (Study
+    #: ID, Series Number, ...): worth a warning, since a viewer shows them as if they were real.
+    notes: tuple[InventedValue, ...] = ()
 
 
 def build_file_set(
@@ -244,10 +250,10 @@ class _FileIds:
     """Hands out DICOM/PTnnnnnn/STnnnnnn/SEnnnnnn/IMnnnnnn, numbering each level in order."""
 
     def __init__(self) -> None:
-        self._numbers: dict[tuple[str, ...], int] = {}
-        self._children: dict[tuple[str, ...], int] = {}
+        self._numbers: dict[tuple[Hashable, ...], int] = {}
+        self._children: dict[tuple[Hashable, ...], int] = {}
 
-    def allocate(self, keys: Sequence[str]) -> tuple[str, ...]:
+    def allocate(self, keys: Sequence[Hashable]) -> tuple[str, ...]:
         """Return the File ID of the instance at ``keys`` (patient, study, series, instance)."""
         names = []
         for depth, prefix in enumerate(_LEVEL_PREFIXES):
@@ -285,7 +291,9 @@ def _plan(
         if syntax not in profile.transfer_syntaxes:
             refused.append((source, syntax))
             continue
-        file_id = file_ids.allocate([str(header.get(keyword, "")) for keyword in _HIERARCHY])
+        # The patient folders follow the DICOMDIR's PATIENT records.
+        keys = [patient_key(header), *(str(header.get(keyword, "")) for keyword in _HIERARCHY)]
+        file_id = file_ids.allocate(keys)
         builder.add(file_id, header, source=str(source))
         tally.add(header)
         items.append(_Item(source, file_id, source.stat().st_size))
@@ -298,7 +306,7 @@ def _plan(
     readme = render_readme(facts, tally)
     result = BuildResult(
         instances=tally.instances,
-        patients=len(tally.patients),
+        patients=builder.patients,
         studies=len(tally.studies),
         series=len(tally.series),
         documents=len(document_items),
@@ -308,6 +316,7 @@ def _plan(
         transfer_syntaxes=tuple(sorted(tally.transfer_syntaxes)),
         profile=profile.name,
         file_set_id=facts.file_set_id,
+        notes=builder.notes,
     )
     return _Plan(items, dicomdir, readme, facts.created, result)
 

@@ -2,9 +2,11 @@
 
 Each instance adds its PATIENT, STUDY, SERIES and leaf records, encoded once in Explicit VR
 Little Endian with the key values copied byte for byte from the instance, so Japanese names
-keep the exact ISO 2022 escape sequences the sender used. Offsets are only known once every
-record is there: the three fixed-size offset elements are written at the end, in a single pass
-over the encoded records, which is what makes this as fast as dcmtk's dcmmkdir.
+keep the exact ISO 2022 escape sequences the sender used. A key that is Type 1 in its record but
+legally empty in the instance gets an invented value, listed in :attr:`DicomDirBuilder.notes`
+(see :mod:`cloudpdi.dicomdir_records`). Offsets are only known once every record is there: the
+three fixed-size offset elements are written at the end, in a single pass over the encoded
+records, which is what makes this as fast as dcmtk's dcmmkdir.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import os
 import re
 import struct
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
@@ -24,13 +27,16 @@ from pydicom.uid import ExplicitVRLittleEndian
 from cloudpdi import __version__
 from cloudpdi.dicomdir_records import (
     DIRECTORY_TAGS,
+    INVENTABLE_KEYS,
     DirectoryError,
+    InventedValue,
     MissingKeyError,
     RecordEncoder,
     UnsupportedInstanceError,
     encode_element,
     encode_uid,
     padded,
+    patient_key,
     record_type,
 )
 from cloudpdi.dicomfile import read_header
@@ -39,13 +45,17 @@ __all__ = [
     "BASIC_DIRECTORY_STORAGE",
     "DICOMDIR_NAME",
     "DIRECTORY_TAGS",
+    "INVENTABLE_KEYS",
     "DicomDirBuilder",
     "DirectoryError",
     "DuplicateInstanceError",
+    "DuplicatePatientIDError",
     "InvalidFileIDError",
+    "InventedValue",
     "MissingKeyError",
     "UnsupportedInstanceError",
     "check_file_id",
+    "patient_key",
     "record_type",
     "write_dicomdir",
 ]
@@ -61,6 +71,8 @@ MAX_FILE_ID_DEPTH = 8
 #: File-set ID (0004,1130) is a CS: up to 16 of A-Z, 0-9, "_" and space.
 FILE_SET_ID_PATTERN = re.compile(r"[A-Z0-9_ ]{0,16}")
 
+_Key = TypeVar("_Key", bound=Hashable)
+
 IMPLEMENTATION_CLASS_UID = f"2.25.{uuid.uuid5(uuid.NAMESPACE_URL, 'urn:cloudpdi').int}"
 IMPLEMENTATION_VERSION_NAME = f"CLOUDPDI_{__version__}"[:16]
 
@@ -71,6 +83,10 @@ class InvalidFileIDError(DirectoryError):
 
 class DuplicateInstanceError(DirectoryError):
     """Two files hold the same SOP Instance UID."""
+
+
+class DuplicatePatientIDError(DirectoryError):
+    """A Patient ID invented for a patient without one is a real Patient ID in the same set."""
 
 
 def check_file_id(file_id: Sequence[str]) -> None:
@@ -105,8 +121,11 @@ class DicomDirBuilder:
         if not FILE_SET_ID_PATTERN.fullmatch(file_set_id):
             raise DirectoryError("File-set ID must be up to 16 of A-Z, 0-9, _ and space")
         self.file_set_id = file_set_id
-        self._patients: dict[str, _Record] = {}
+        self._patients: dict[tuple[str, ...], _Record] = {}
+        # Patient ID of every PATIENT record: an invented one must not be a real one too.
+        self._patient_ids: dict[str, str] = {}
         self._sources: dict[str, str] = {}
+        self._notes: list[InventedValue] = []
 
     def add(self, file_id: Sequence[str], header: Dataset, *, source: str | None = None) -> None:
         """Add the records of one instance, read with ``tags=DIRECTORY_TAGS``.
@@ -121,15 +140,26 @@ class DicomDirBuilder:
             raise DuplicateInstanceError(
                 f"{label} and {self._sources[uid]} have the same SOP Instance UID"
             )
-        patient = _child(self._patients, keys.text("PatientID"), keys, "PATIENT")
-        study = _child(patient.children, keys.text("StudyInstanceUID"), keys, "STUDY")
-        series = _child(study.children, keys.text("SeriesInstanceUID"), keys, "SERIES")
-        series.children[uid] = _Record(keys.leaf(file_id))
+        patient = self._child(self._patients, patient_key(header), keys, "PATIENT")
+        study = self._child(patient.children, keys.text("StudyInstanceUID"), keys, "STUDY")
+        series = self._child(study.children, keys.text("SeriesInstanceUID"), keys, "SERIES")
+        invented = self._invent(keys, keys.leaf_type, len(series.children) + 1)
+        series.children[uid] = _Record(keys.leaf(file_id, invented))
         self._sources[uid] = label
 
     @property
     def instances(self) -> int:
         return len(self._sources)
+
+    @property
+    def patients(self) -> int:
+        """Number of PATIENT records (patients without an ID told apart by name and birth)."""
+        return len(self._patients)
+
+    @property
+    def notes(self) -> tuple[InventedValue, ...]:
+        """Every value invented so far, in the order the records were made."""
+        return tuple(self._notes)
 
     def encode(self) -> bytes:
         """Return the complete DICOMDIR file (preamble, File Meta, Basic Directory)."""
@@ -155,6 +185,34 @@ class DicomDirBuilder:
         path.write_bytes(self.encode())
         return path
 
+    def _child(
+        self, children: dict[_Key, _Record], key: _Key, keys: RecordEncoder, kind: str
+    ) -> _Record:
+        """Return the record for ``key``, creating it from this instance when first seen."""
+        record = children.get(key)
+        if record is None:
+            invented = self._invent(keys, kind, len(children) + 1)
+            if kind == "PATIENT":
+                self._claim_patient_id(invented.get("PatientID") or keys.text("PatientID"), keys)
+            record = children[key] = _Record(keys.record(kind, invented=invented))
+        return record
+
+    def _invent(self, keys: RecordEncoder, kind: str, position: int) -> dict[str, str]:
+        invented = keys.invented(kind, position)
+        self._notes.extend(
+            InventedValue(keys.label, kind, keyword, value) for keyword, value in invented.items()
+        )
+        return invented
+
+    def _claim_patient_id(self, patient_id: str, keys: RecordEncoder) -> None:
+        """Raise DuplicatePatientIDError if a PATIENT record already has ``patient_id``."""
+        if patient_id in self._patient_ids:
+            raise DuplicatePatientIDError(
+                f"{keys.label} and {self._patient_ids[patient_id]}: a Patient ID invented for "
+                "one of them is the real Patient ID of the other"
+            )
+        self._patient_ids[patient_id] = keys.label
+
 
 def write_dicomdir(
     root: Path, file_ids: Iterable[Sequence[str]] | None = None, *, file_set_id: str = ""
@@ -179,14 +237,6 @@ def _files_below(root: Path, folder: str) -> list[tuple[str, ...]]:
         base = Path(dirpath).relative_to(root).parts
         found.extend((*base, name) for name in names)
     return sorted(found)
-
-
-def _child(children: dict[str, _Record], key: str, keys: RecordEncoder, kind: str) -> _Record:
-    """Return the record for ``key``, creating it from this instance when first seen."""
-    record = children.get(key)
-    if record is None:
-        record = children[key] = _Record(keys.record(kind))
-    return record
 
 
 # (0004,1400) Offset of the Next Directory Record UL, (0004,1410) Record In-use Flag US,

@@ -3,12 +3,34 @@
 Key values are copied byte for byte from the instance, so Japanese names keep the exact ISO 2022
 escape sequences the sender used; only sequences (and values read from Implicit VR files) go
 through pydicom. A record carries Specific Character Set only where one of its keys needs it.
+
+Some keys are Type 1 in their record but Type 2 in the instance's IOD, so valid instances may
+leave them empty. Like dcmtk's ``dcmmkdir +I``, the record then gets an invented value, the same
+for the same input (``n``: the record's position among its siblings, from 1):
+
+=============== ============================= =====================================
+Key             Invented value                Empty allowed in (PS3.3)
+=============== ============================= =====================================
+Patient ID      ``CLOUDPDI-P`` + n, 6 digits  Patient module C.7.1.1
+Study Date      ``19000101``                  General Study C.7.2.1
+Study Time      ``000000``                    General Study C.7.2.1
+Study ID        ``CLOUDPDI-S`` + n, 6 digits  General Study C.7.2.1
+Series Number   n                             General Series C.7.3.1 (IMAGE, PRESENTATION)
+Instance Number n                             General Image C.7.6.1 (IMAGE)
+=============== ============================= =====================================
+
+The SR, key object, encapsulated document and presentation state IODs make Series Number and
+Instance Number Type 1 (PS3.3 C.17.1, C.17.2, C.24.1, C.11.10), so there an empty one is refused,
+as is any other empty Type 1 key. Multi-frame images whose Instance Number is Type 1 (PS3.3
+C.7.6.16) are not told apart from the others.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement
@@ -83,11 +105,28 @@ _KEYS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 
+_LEAF_TYPES = frozenset(_KEYS) - {"PATIENT", "STUDY", "SERIES"}
+# Type 1 record keys that are Type 2 in the instance: the invented value ("{n}": the record's
+# position among its siblings) and the leaf record types whose IODs allow them empty.
+_INVENTED: dict[str, tuple[str, frozenset[str]]] = {
+    "PatientID": ("CLOUDPDI-P{n:06d}", _LEAF_TYPES),
+    "StudyDate": ("19000101", _LEAF_TYPES),
+    "StudyTime": ("000000", _LEAF_TYPES),
+    "StudyID": ("CLOUDPDI-S{n:06d}", _LEAF_TYPES),
+    "SeriesNumber": ("{n}", frozenset({"IMAGE", "PRESENTATION"})),
+    "InstanceNumber": ("{n}", frozenset({"IMAGE"})),
+}
+#: Record keys a writer may have to invent, because an instance may leave them empty.
+INVENTABLE_KEYS: frozenset[str] = frozenset(_INVENTED)
+# What tells apart patients without a Patient ID.
+_UNIDENTIFIED_PATIENT = ("PatientName", "PatientBirthDate")
+
 #: Every attribute a directory record may need: pass these to :func:`read_header`.
 DIRECTORY_TAGS: frozenset[int] = frozenset(
     Tag(tag_for_keyword(keyword))
     for keyword in (
         *(keyword for keys in _KEYS.values() for keyword, _ in keys),
+        *_UNIDENTIFIED_PATIENT,
         "SpecificCharacterSet",
         "SOPClassUID",
         "SOPInstanceUID",
@@ -112,6 +151,37 @@ class MissingKeyError(DirectoryError):
 
 class UnsupportedInstanceError(DirectoryError):
     """An instance's SOP Class has no directory record type this writer supports."""
+
+
+@dataclass(frozen=True)
+class InventedValue:
+    """A value invented for a record key that an instance legally leaves empty."""
+
+    #: The instance, as named in error messages (its source path or File ID).
+    source: str
+    record: str
+    keyword: str
+    value: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.source}: {self.keyword} is empty, "
+            f"the DICOMDIR {self.record} record holds the invented value {self.value!r}"
+        )
+
+
+def patient_key(header: Dataset) -> tuple[str, ...]:
+    """Return what puts instances under one PATIENT record.
+
+    That is the Patient ID; where it is empty, Patient's Name and Birth Date, so that the
+    instances of one patient without an ID share a record (and an invented ID) and those of two
+    such patients do not.
+    """
+    patient_id = str(header.get("PatientID", "") or "").strip()
+    if patient_id:
+        return (patient_id,)
+    name, birth_date = (str(header.get(keyword, "") or "") for keyword in _UNIDENTIFIED_PATIENT)
+    return ("", name, birth_date)
 
 
 def record_type(header: Dataset) -> str:
@@ -144,13 +214,48 @@ class RecordEncoder:
         """Return a Type 1 text key (a hierarchy key) or raise MissingKeyError."""
         return _required_text(self.header, keyword, self.label)
 
-    def record(self, kind: str, extra: dict[int, bytes] | None = None) -> bytes:
-        """Return the elements of a ``kind`` record after its offsets, in tag order."""
+    @cached_property
+    def leaf_type(self) -> str:
+        """The Directory Record Type of this instance's leaf record."""
+        try:
+            return record_type(self.header)
+        except UnsupportedInstanceError as exc:
+            raise UnsupportedInstanceError(f"{self.label}: {exc}") from None
+
+    def invented(self, kind: str, position: int) -> dict[str, str]:
+        """Return the values to invent for a ``kind`` record, the ``position``-th of its level.
+
+        These are the keys this instance leaves empty where its IOD allows it (see the table in
+        the module docstring); an empty key that its IOD requires is left for :meth:`record` to
+        refuse.
+        """
+        values = {}
+        for keyword, _ in _KEYS[kind]:
+            template, leaf_types = _INVENTED.get(keyword, ("", frozenset()))
+            tag = Tag(tag_for_keyword(keyword))
+            if self.leaf_type in leaf_types and _is_empty(self.header, tag):
+                values[keyword] = template.format(n=position)
+        return values
+
+    def record(
+        self,
+        kind: str,
+        extra: dict[int, bytes] | None = None,
+        invented: Mapping[str, str] | None = None,
+    ) -> bytes:
+        """Return the elements of a ``kind`` record after its offsets, in tag order.
+
+        ``invented`` (from :meth:`invented`) holds the values of keys the instance leaves empty.
+        """
         elements = dict(extra or {})
         elements[0x00041430] = encode_element(0x00041430, "CS", padded(kind.encode(), b" "))
         needs_charset = False
         for keyword, key_type in _KEYS[kind]:
             tag = Tag(tag_for_keyword(keyword))
+            if invented and keyword in invented:
+                value = padded(invented[keyword].encode("ascii"), b" ")
+                elements[tag] = encode_element(tag, dictionary_VR(tag), value)
+                continue
             encoded, non_ascii = self._copied(tag, keyword, key_type)
             if encoded is not None:
                 elements[tag] = encoded
@@ -165,12 +270,8 @@ class RecordEncoder:
             )[0]
         return b"".join(elements[tag] for tag in sorted(elements))
 
-    def leaf(self, file_id: Sequence[str]) -> bytes:
+    def leaf(self, file_id: Sequence[str], invented: Mapping[str, str] | None = None) -> bytes:
         """Return the leaf record's elements, with the references to the file at ``file_id``."""
-        try:
-            kind = record_type(self.header)
-        except UnsupportedInstanceError as exc:
-            raise UnsupportedInstanceError(f"{self.label}: {exc}") from None
         meta = self.header.file_meta
         references = {
             0x00041500: encode_element(0x00041500, "CS", padded("\\".join(file_id).encode(), b" ")),
@@ -181,12 +282,12 @@ class RecordEncoder:
         for tag in (0x00041510, 0x00041511):
             if len(references[tag]) == 8:
                 raise MissingKeyError(f"{self.label} has no Media Storage SOP UIDs in File Meta")
-        return self.record(kind, references)
+        return self.record(self.leaf_type, references, invented)
 
     def _copied(self, tag: BaseTag, keyword: str, key_type: str) -> tuple[bytes | None, bool]:
         """Return the encoded element and whether its text leaves ASCII; None if absent."""
         elem = self.header.get_item(tag)
-        if elem is None or _is_empty(self.header, tag):
+        if _is_empty(self.header, tag):
             if key_type == "1":
                 raise MissingKeyError(f"{self.label} has no value for {keyword} {tag}")
             if key_type == "1C":
@@ -237,6 +338,8 @@ def _required_text(header: Dataset, keyword: str, label: str) -> str:
 
 def _is_empty(header: Dataset, tag: BaseTag) -> bool:
     elem = header.get_item(tag)
+    if elem is None:
+        return True
     if isinstance(elem, RawDataElement) and _is_plain_raw(elem):
         return not (elem.value or b"").strip(b" \x00")
     return header[tag].is_empty

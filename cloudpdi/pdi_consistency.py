@@ -4,6 +4,11 @@ Across files this is what dicom3tools' ``dcentvfy`` checks: files of one patient
 series carry the same patient, study and series attributes, and no two files hold the same
 SOP Instance UID. Only the first value seen per entity is kept, so memory grows with the number
 of studies and series, not of files (apart from one UID per file for the duplicate check).
+
+A record key that is Type 1 in its record (PS3.3 F.5) but Type 2 in the file's IOD (Study ID,
+Series Number, ...) must have a value even where the file has none: a writer invents one
+(``dcmmkdir +I``, or ours, see :mod:`cloudpdi.dicomdir_records`). Such a value is only noted;
+any other record value that the file lacks, or that differs from the file's, is an error.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from cloudpdi.dicomdir import INVENTABLE_KEYS
 from cloudpdi.pdi_dicomdir import Reference
 from cloudpdi.pdi_findings import FindingSink, Rule
 from cloudpdi.pdi_instances import InstanceHeader, attribute_name
@@ -103,11 +109,23 @@ def check_against_record(
             )
     for keyword, (record_type, claimed) in reference.keys.items():
         actual = header.attributes.get(keyword)
-        if actual is not None and not _record_agrees(keyword, claimed, actual):
+        name = attribute_name(keyword)
+        if actual is None and keyword in INVENTABLE_KEYS:
+            # Type 1 in the record, Type 2 in the file: a writer had to invent the record's value.
+            sink.info(
+                Rule.CONS_01,
+                path,
+                f"DICOMDIR {record_type} record holds an invented {name}: the file leaves it empty",
+            )
+        elif actual is None:
             sink.error(
                 Rule.CONS_01,
                 path,
-                f"DICOMDIR {record_type} record and file disagree on {attribute_name(keyword)}",
+                f"DICOMDIR {record_type} record gives {name} a value the file leaves empty",
+            )
+        elif not _record_agrees(keyword, claimed, actual):
+            sink.error(
+                Rule.CONS_01, path, f"DICOMDIR {record_type} record and file disagree on {name}"
             )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from pydicom import dcmread
+from pydicom.dataset import Dataset
 from pydicom.uid import ImplicitVRLittleEndian, JPEGBaseline8Bit
 
 from cloudpdi.container import (
@@ -33,9 +34,12 @@ from cloudpdi.container import (
 from cloudpdi.dicomdir import DuplicateInstanceError
 from cloudpdi.dicomfile import MAX_INFLATED_BYTES, DicomFileError, HeaderTooLargeError
 from cloudpdi.fileset import open_file_set
+from cloudpdi.pdi_findings import Severity
 from cloudpdi.pdi_rules import validate_file_set
 from fixtures.documents import write_fhir_document, write_referral_pdf
 from fixtures.studies import make_study
+from tests.dcmmkdir import dicom_files, recheck_file_set
+from tests.dicom3tools import verifier_errors
 from tests.dicom_samples import ASCII_PATIENT, JAPANESE_PATIENT, rewritten, series_files
 from tests.hostile_dicom import SPECIFIC_CHARACTER_SET, claim_length, write_deflate_bomb
 
@@ -257,6 +261,82 @@ def test_validator_finds_nothing_wrong(folder: tuple[Path, BuildResult], tmp_pat
     for built in (out, tmp_path / "copy.zip"):
         report = validate_file_set(built)
         assert report.ok, report.findings
+
+
+def _leave_type_2_keys_empty(ds: Dataset) -> None:
+    for keyword in ("PatientID", "StudyDate", "StudyTime", "StudyID"):
+        setattr(ds, keyword, "")
+    ds.SeriesNumber = None
+    ds.InstanceNumber = None
+
+
+@pytest.fixture(scope="module")
+def unnumbered(
+    tmp_path_factory: pytest.TempPathFactory, sources: list[Path]
+) -> tuple[list[Path], Path, BuildResult]:
+    """Sources that leave every Type 2 hierarchy key empty, and the folder built from them."""
+    root = tmp_path_factory.mktemp("unnumbered")
+    blanked = [
+        rewritten(source, root / "src" / f"U{index}", _leave_type_2_keys_empty)
+        for index, source in enumerate(sources)
+    ]
+    return blanked, root / "fileset", _build(blanked, root / "fileset")
+
+
+def test_empty_type_2_keys_build_with_invented_values_noted(
+    unnumbered: tuple[list[Path], Path, BuildResult],
+) -> None:
+    blanked, out, result = unnumbered
+    assert (result.instances, result.patients, result.studies, result.series) == (7, 2, 3, 3)
+    # Two patients without an ID, told apart by name and birth date, in records and folders.
+    records = dcmread(out / "DICOMDIR").DirectoryRecordSequence
+    patients = [r.PatientID for r in records if r.DirectoryRecordType == "PATIENT"]
+    assert patients == ["CLOUDPDI-P000001", "CLOUDPDI-P000002"]
+    assert sorted(p.name for p in (out / "DICOM").iterdir()) == ["PT000001", "PT000002"]
+    assert len(result.notes) == 2 + 3 * 3 + 3 + 7
+    assert {(n.record, n.keyword) for n in result.notes} == {
+        ("PATIENT", "PatientID"),
+        ("STUDY", "StudyDate"),
+        ("STUDY", "StudyTime"),
+        ("STUDY", "StudyID"),
+        ("SERIES", "SeriesNumber"),
+        ("IMAGE", "InstanceNumber"),
+    }
+    assert {n.source for n in result.notes} == {str(source) for source in blanked}
+    copied = {_sha(p.read_bytes()) for p in (out / "DICOM").rglob("*") if p.is_file()}
+    assert copied == {_sha(source.read_bytes()) for source in blanked}
+
+
+def test_values_present_are_never_invented(folder: tuple[Path, BuildResult]) -> None:
+    _, result = folder
+    assert result.notes == ()
+
+
+def test_invented_values_validate_as_notes_not_errors(
+    unnumbered: tuple[list[Path], Path, BuildResult],
+) -> None:
+    _, out, _ = unnumbered
+    report = validate_file_set(out)
+    assert report.errors == (), report.errors
+    assert {(f.requirement, f.severity) for f in report.findings} == {
+        ("PDI-CONS-01", Severity.INFO)
+    }
+    assert len(report.findings) == 7 * 6  # every file: its six empty keys
+    assert all("invented" in f.message for f in report.findings)
+
+
+@pytest.mark.external
+def test_invented_values_pass_dciodvfy_and_dcmmkdir(
+    unnumbered: tuple[list[Path], Path, BuildResult], tmp_path: Path
+) -> None:
+    _, out, _ = unnumbered
+    assert verifier_errors("dciodvfy", out / "DICOMDIR") == []
+    # dcmmkdir wants +I (invent) to accept files whose Type 2 keys are empty at all.
+    check = recheck_file_set(out, tmp_path, "+I")
+    assert check.returncode == 0, check.unexpected[:20]
+    assert check.unexpected == []
+    assert check.recorded == dicom_files(out)
+    assert check.records == len(dcmread(out / "DICOMDIR").DirectoryRecordSequence)
 
 
 def test_progress_is_reported_for_every_file(sources: list[Path], tmp_path: Path) -> None:

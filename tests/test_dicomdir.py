@@ -23,6 +23,7 @@ from cloudpdi.dicomdir import (
     DIRECTORY_TAGS,
     DicomDirBuilder,
     DuplicateInstanceError,
+    DuplicatePatientIDError,
     InvalidFileIDError,
     MissingKeyError,
     UnsupportedInstanceError,
@@ -147,16 +148,152 @@ def test_type_2_keys_are_present_even_when_the_instance_lacks_them(
     assert study["StudyDescription"].is_empty
 
 
-def test_missing_type_1_key_is_refused_naming_file_and_attribute(
+def _blank(*keywords: str) -> Callable[[Dataset], None]:
+    def edit(ds: Dataset) -> None:
+        for keyword in keywords:
+            setattr(ds, keyword, None)
+
+    return edit
+
+
+def _blank_in_sr(*keywords: str) -> Callable[[Dataset], None]:
+    def edit(ds: Dataset) -> None:
+        _verified_sr(ds)
+        _blank(*keywords)(ds)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "keyword"),
+    [
+        (_blank("StudyInstanceUID"), "StudyInstanceUID"),
+        (_blank("SeriesInstanceUID"), "SeriesInstanceUID"),
+        (_blank("Modality"), "Modality"),
+        # Type 2 in images, Type 1 in SR documents (PS3.3 C.17.1, C.17.2).
+        (_blank_in_sr("SeriesNumber"), "SeriesNumber"),
+        (_blank_in_sr("InstanceNumber"), "InstanceNumber"),
+    ],
+    ids=["study-instance", "series-instance", "modality", "sr-series", "sr-number"],
+)
+def test_empty_key_of_type_1_in_the_instance_is_refused_naming_file_and_attribute(
+    edit: Callable[[Dataset], None], keyword: str, sources: dict[str, list[Path]], tmp_path: Path
+) -> None:
+    source = rewritten(sources["other"][0], tmp_path / "NOTYPE1", edit)
+    builder = DicomDirBuilder()
+    with pytest.raises(MissingKeyError, match=rf"NOTYPE1.*{keyword}"):
+        builder.add(("DICOM", "A"), read_header(source, DIRECTORY_TAGS), source=str(source))
+    assert builder.notes == ()
+
+
+def test_empty_sop_instance_uid_is_refused(sources: dict[str, list[Path]]) -> None:
+    # pydicom will not write such a file: blank the UID in the header read.
+    header = read_header(sources["other"][0], DIRECTORY_TAGS)
+    header.SOPInstanceUID = ""
+    with pytest.raises(MissingKeyError, match=r"NOUID.*SOPInstanceUID"):
+        DicomDirBuilder().add(("DICOM", "A"), header, source="NOUID")
+
+
+_TYPE_2_KEYS = ("PatientID", "StudyDate", "StudyTime", "StudyID", "SeriesNumber", "InstanceNumber")
+
+
+def test_empty_type_2_keys_get_documented_values_and_notes(
     sources: dict[str, list[Path]], tmp_path: Path
 ) -> None:
-    def blank(ds: Dataset) -> None:
-        ds.StudyID = ""
-
-    source = rewritten(sources["other"][0], tmp_path / "NOSTUDYID", blank)
+    blanked = [
+        rewritten(source, tmp_path / "src" / f"B{index}", _blank(*_TYPE_2_KEYS))
+        for index, source in enumerate(sources["ct"][:2])
+    ]
+    file_ids = _lay_out(tmp_path / "set", blanked)
     builder = DicomDirBuilder()
-    with pytest.raises(MissingKeyError, match=r"NOSTUDYID.*StudyID"):
-        builder.add(("DICOM", "A"), read_header(source, DIRECTORY_TAGS), source=str(source))
+    for file_id, source in zip(file_ids, blanked, strict=True):
+        builder.add(file_id, read_header(source, DIRECTORY_TAGS), source=source.name)
+    builder.write(tmp_path / "set" / "DICOMDIR")
+    records = _records(tmp_path / "set")
+    (patient,) = _of_type(records, "PATIENT")
+    (study,) = _of_type(records, "STUDY")
+    (series,) = _of_type(records, "SERIES")
+    assert patient.PatientID == "CLOUDPDI-P000001"
+    assert str(patient.PatientName) == JAPANESE_PATIENT.name  # copied as ever
+    assert (study.StudyDate, study.StudyTime, study.StudyID) == (
+        "19000101",
+        "000000",
+        "CLOUDPDI-S000001",
+    )
+    assert series.SeriesNumber == 1
+    assert [image.InstanceNumber for image in _of_type(records, "IMAGE")] == [1, 2]
+    assert [(n.source, n.record, n.keyword, n.value) for n in builder.notes] == [
+        ("B0", "PATIENT", "PatientID", "CLOUDPDI-P000001"),
+        ("B0", "STUDY", "StudyDate", "19000101"),
+        ("B0", "STUDY", "StudyTime", "000000"),
+        ("B0", "STUDY", "StudyID", "CLOUDPDI-S000001"),
+        ("B0", "SERIES", "SeriesNumber", "1"),
+        ("B0", "IMAGE", "InstanceNumber", "1"),
+        ("B1", "IMAGE", "InstanceNumber", "2"),
+    ]
+    assert str(builder.notes[3]) == (
+        "B0: StudyID is empty, the DICOMDIR STUDY record holds the invented value "
+        "'CLOUDPDI-S000001'"
+    )
+
+
+def test_invented_values_number_records_among_their_siblings(
+    sources: dict[str, list[Path]], tmp_path: Path
+) -> None:
+    # The CT study keeps its values; the MR study (second of the patient) leaves them empty.
+    mr = [
+        rewritten(source, tmp_path / "src" / f"MR{index}", _blank("StudyID", "InstanceNumber"))
+        for index, source in enumerate(sources["mr"])
+    ]
+    builder = DicomDirBuilder()
+    for index, source in enumerate([*sources["ct"], *mr]):
+        builder.add(("DICOM", f"F{index}"), read_header(source, DIRECTORY_TAGS))
+    assert [(n.source, n.keyword, n.value) for n in builder.notes] == [
+        ("DICOM/F3", "StudyID", "CLOUDPDI-S000002"),
+        ("DICOM/F3", "InstanceNumber", "1"),
+        ("DICOM/F4", "InstanceNumber", "2"),
+    ]
+
+
+def test_patients_without_id_are_told_apart_by_name_and_birth_date(
+    sources: dict[str, list[Path]], tmp_path: Path
+) -> None:
+    def anonymous(birth_date: str) -> Callable[[Dataset], None]:
+        def edit(ds: Dataset) -> None:
+            ds.PatientID = ""
+            ds.PatientBirthDate = birth_date
+
+        return edit
+
+    files = [
+        rewritten(sources["ct"][0], tmp_path / "src" / "A", anonymous("19700101")),
+        sources["other"][0],
+        # The same name and birth date: the same patient, however many studies.
+        rewritten(sources["mr"][0], tmp_path / "src" / "B", anonymous("19700101")),
+        # The same name, another birth date: another patient.
+        rewritten(sources["mr"][1], tmp_path / "src" / "C", anonymous("19710101")),
+    ]
+    write_dicomdir(tmp_path / "set", _lay_out(tmp_path / "set", files))
+    records = _records(tmp_path / "set")
+    patients = _of_type(records, "PATIENT")
+    assert [p.PatientID for p in patients] == ["CLOUDPDI-P000001", "EN0002", "CLOUDPDI-P000003"]
+    assert [depth for depth, r in records if r.DirectoryRecordType == "STUDY"] == [1, 1, 1, 1]
+    first = next(i for i, (_, r) in enumerate(records) if r is patients[1])
+    assert len(_of_type(records[:first], "STUDY")) == 2  # CT and MR under the first patient
+
+
+def test_invented_patient_id_never_repeats_a_real_one(
+    sources: dict[str, list[Path]], tmp_path: Path
+) -> None:
+    def taken(ds: Dataset) -> None:
+        ds.PatientID = "CLOUDPDI-P000002"
+
+    real = rewritten(sources["other"][0], tmp_path / "REAL", taken)
+    unknown = rewritten(sources["ct"][0], tmp_path / "UNKNOWN", _blank("PatientID"))
+    builder = DicomDirBuilder()
+    builder.add(("DICOM", "A"), read_header(real, DIRECTORY_TAGS), source="REAL")
+    with pytest.raises(DuplicatePatientIDError, match="UNKNOWN and REAL"):
+        builder.add(("DICOM", "B"), read_header(unknown, DIRECTORY_TAGS), source="UNKNOWN")
 
 
 def test_duplicate_sop_instance_is_refused(sources: dict[str, list[Path]]) -> None:

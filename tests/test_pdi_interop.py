@@ -1,18 +1,11 @@
 """Our file sets against independent tools: dciodvfy (dicom3tools) and dcmtk's dcmmkdir.
 
 dciodvfy checks the DICOMDIR against the Basic Directory IOD. dcmmkdir re-checks the whole file
-set against STD-GEN-CD: run in append mode (``+A``) on a hard-linked copy (dcmmkdir renames the
-DICOMDIR it loads, even with ``-w``), it parses our DICOMDIR, follows its offsets, re-reads
-every file, and reports each one whose SOP Instance is missing from our records or whose
-patient, study or series keys differ from them (``-a`` makes that fatal). A correct file set
-gives exactly one "already exists" warning per file and nothing else.
+set against STD-GEN-CD (see :mod:`tests.dcmmkdir`).
 """
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -23,15 +16,13 @@ from cloudpdi.container import Institution, build_file_set
 from cloudpdi.pdi_rules import validate_file_set
 from fixtures.documents import write_referral_pdf
 from fixtures.studies import generate_study, make_study
+from tests.dcmmkdir import dicom_files, recheck_file_set
 from tests.tools import require_tool
 
 pytestmark = pytest.mark.external
 
 CT_INSTANCES = 500
 MR_INSTANCES = 20
-ALREADY_EXISTS = re.compile(
-    r"W: file (DICOM/\S+): directory record for this SOP instance already exists"
-)
 
 
 @pytest.fixture(scope="module")
@@ -63,32 +54,13 @@ def test_dciodvfy_reports_no_error_in_the_dicomdir(file_set: Path) -> None:
 def test_dcmmkdir_finds_every_file_already_recorded_and_consistent(
     file_set: Path, tmp_path: Path
 ) -> None:
-    dcmmkdir = require_tool("dcmmkdir")
-    copy = tmp_path / "copy"
-    shutil.copytree(file_set, copy, copy_function=os.link)
-    # dcmmkdir replaces the DICOMDIR: give it a copy of its own, not a link to ours.
-    (copy / "DICOMDIR").unlink()
-    shutil.copyfile(file_set / "DICOMDIR", copy / "DICOMDIR")
-    run = subprocess.run(
-        [dcmmkdir, "+A", "-nb", "-Pgp", "+r", "-a", "+id", ".", "DICOM"],
-        cwd=copy,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    lines = (run.stdout + run.stderr).splitlines()
-    assert run.returncode == 0, lines[:20]
-    unexpected = [line for line in lines if not ALREADY_EXISTS.fullmatch(line)]
-    assert unexpected == []
-    recorded = {ALREADY_EXISTS.fullmatch(line).group(1) for line in lines}  # type: ignore[union-attr]
-    on_disk = {
-        p.relative_to(file_set).as_posix() for p in (file_set / "DICOM").rglob("*") if p.is_file()
-    }
-    assert recorded == on_disk
+    check = recheck_file_set(file_set, tmp_path)
+    assert check.returncode == 0, check.unexpected[:20]
+    assert check.unexpected == []
+    on_disk = dicom_files(file_set)
+    assert check.recorded == on_disk
     assert len(on_disk) == CT_INSTANCES + MR_INSTANCES
-    ours = dcmread(file_set / "DICOMDIR").DirectoryRecordSequence
-    theirs = dcmread(copy / "DICOMDIR").DirectoryRecordSequence
-    assert len(theirs) == len(ours)
+    assert check.records == len(dcmread(file_set / "DICOMDIR").DirectoryRecordSequence)
 
 
 def test_validator_reports_no_error(file_set: Path) -> None:

@@ -24,7 +24,7 @@ from pydicom.dataset import Dataset
 from cloudpdi.container import MEDIA_PROFILES
 from cloudpdi.fileset import FileSetFormatError
 from cloudpdi.pdi_findings import REPORT_FORMAT, FindingSink, Rule, Severity
-from cloudpdi.pdi_instances import attribute_text, read_instance
+from cloudpdi.pdi_instances import attribute_name, attribute_text, read_instance
 from cloudpdi.pdi_rules import (
     UnknownProfileError,
     ValidationReport,
@@ -60,6 +60,12 @@ def copy(clean_root: Path, tmp_path: Path) -> Path:
 
 def _kinds(report: ValidationReport) -> set[tuple[str, Severity]]:
     return {(f.requirement, f.severity) for f in report.findings}
+
+
+def _sole_finding(root: Path) -> tuple[str, Severity, str, str]:
+    """Validate ``root``, which must give one finding: its requirement, severity, path, message."""
+    [finding] = validate_file_set(root).findings
+    return finding.requirement, finding.severity, finding.path, finding.message
 
 
 def _value_offsets(data: bytes, header: bytes) -> list[int]:
@@ -258,6 +264,39 @@ def test_record_may_keep_only_the_alphabetic_name(copy: Path) -> None:
     assert _kinds(validate_file_set(copy)) == {("PDI-CONS-01", Severity.ERROR)}
 
 
+def _leave_empty(path: Path, keyword: str) -> None:
+    ds = dcmread(path)
+    setattr(ds, keyword, "")
+    dcmwrite(path, ds, enforce_file_format=True)
+
+
+@pytest.mark.parametrize("keyword", ["StudyID", "SeriesNumber", "InstanceNumber", "PatientID"])
+def test_record_value_where_the_file_is_legally_empty_is_noted_as_invented(
+    copy: Path, keyword: str
+) -> None:
+    # Type 2 in the file, Type 1 in the record: a writer must invent the record's value.
+    _leave_empty(copy / SECOND_IMAGE, keyword)
+    requirement, severity, path, message = _sole_finding(copy)
+    assert (requirement, severity, path) == ("PDI-CONS-01", Severity.INFO, SECOND_IMAGE)
+    assert f"invented {attribute_name(keyword)}: the file leaves it empty" in message
+
+
+def test_invented_value_where_the_file_has_one_is_an_error(copy: Path) -> None:
+    set_record_attribute(copy, "StudyID", "CLOUDPDI-S000001", "STUDY")
+    report = validate_file_set(copy)
+    assert _kinds(report) == {("PDI-CONS-01", Severity.ERROR)}
+    assert len(report.errors) == 4  # every file of the study
+    assert all("disagree on Study ID" in f.message for f in report.errors)
+
+
+def test_record_value_where_the_file_is_empty_is_an_error_for_other_keys(copy: Path) -> None:
+    # Accession Number is Type 2 in the record too: the record should have stayed empty.
+    _leave_empty(copy / SECOND_IMAGE, "AccessionNumber")
+    requirement, severity, path, message = _sole_finding(copy)
+    assert (requirement, severity, path) == ("PDI-CONS-01", Severity.ERROR, SECOND_IMAGE)
+    assert "Accession Number a value the file leaves empty" in message
+
+
 def test_person_names_and_numbers_compare_by_meaning() -> None:
     ds = Dataset()
     ds.PatientName = "YAMADA^TARO^^^=山田^太郎"
@@ -339,13 +378,9 @@ def test_huge_length_claim_in_a_record_is_not_read(copy: Path) -> None:
 def test_instance_claiming_a_4_gib_element_is_a_finding(copy: Path) -> None:
     part10 = (copy / IMAGE).read_bytes()
     (copy / IMAGE).write_bytes(claim_length(part10, SPECIFIC_CHARACTER_SET, 0xFFFFFFF0))
-    [finding] = validate_file_set(copy).findings
-    assert (finding.requirement, finding.severity, finding.path) == (
-        "PDI-FMI-01",
-        Severity.ERROR,
-        IMAGE,
-    )
-    assert "past the end of the file" in finding.message
+    requirement, severity, path, message = _sole_finding(copy)
+    assert (requirement, severity, path) == ("PDI-FMI-01", Severity.ERROR, IMAGE)
+    assert "past the end of the file" in message
 
 
 def test_deflate_bomb_is_inflated_only_as_far_as_the_header(copy: Path) -> None:
