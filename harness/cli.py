@@ -107,6 +107,7 @@ def _add_pack(sub: argparse._SubParsersAction) -> None:
     pack.add_argument("--issuer-id", default=commands.DEFAULT_ISSUER.id)
     pack.add_argument("--issuer-name", default=commands.DEFAULT_ISSUER.name)
     pack.add_argument("--recipient-id", help="facility the token is for (optional)")
+    pack.add_argument("--recipient-name", help="its name (default: the ID)")
     pack.add_argument("--patient-ref", help="pseudonymised patient reference (optional)")
     pack.add_argument("--description", default="", help="content summary text")
     _add_institution(pack)

@@ -77,7 +77,7 @@ def pack(args: argparse.Namespace) -> int:
             institution=_institution(args),
             documents=_existing(args.documents),
             expires_at=args.expires,
-            recipient=Facility(id=args.recipient_id, name="") if args.recipient_id else None,
+            recipient=recipient_facility(args),
             patient_ref=args.patient_ref,
             description=args.description,
             progress=progress,
@@ -117,6 +117,13 @@ def demo(args: argparse.Namespace) -> int:
     from harness.demo import run_demo
 
     return run_demo(args.out, ct=args.ct_instances, mr=args.mr_instances, seed=args.seed)
+
+
+def recipient_facility(args: argparse.Namespace) -> Facility | None:
+    """The facility named by --recipient-id and --recipient-name (the ID when no name is known)."""
+    if not args.recipient_id:
+        return None
+    return Facility(id=args.recipient_id, name=args.recipient_name or args.recipient_id)
 
 
 def read_token_file(path: Path) -> Token:

@@ -22,6 +22,7 @@ from harness.commands import (
     DEFAULT_REPOSITORY,
     UsageError,
     print_json,
+    recipient_facility,
 )
 from harness.progress import progress_bar
 from simulators.delivery import Channel, FolderDelivery, HookDelivery, HttpInboxDelivery
@@ -56,7 +57,7 @@ def add_send_parser(sub: argparse._SubParsersAction) -> None:
     send_.add_argument("--institution", default=DEFAULT_INSTITUTION.name)
     send_.add_argument("--contact", default=DEFAULT_INSTITUTION.contact)
     send_.add_argument("--recipient-id")
-    send_.add_argument("--recipient-name", default="")
+    send_.add_argument("--recipient-name", help="its name (default: the ID)")
     send_.add_argument(
         "--no-restrict-download",
         action="store_true",
@@ -78,9 +79,6 @@ def add_send_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_send(args: argparse.Namespace) -> int:
     issuer = Facility(id=args.issuer_id, name=args.issuer_name)
-    recipient = (
-        Facility(id=args.recipient_id, name=args.recipient_name) if args.recipient_id else None
-    )
     channels: list[Channel] = [FolderDelivery(path) for path in args.deliver_folder]
     channels += [HttpInboxDelivery(url) for url in args.deliver_inbox]
     channels += [
@@ -98,7 +96,7 @@ def run_send(args: argparse.Namespace) -> int:
         calling_ae=args.calling_ae,
         retrieve=args.retrieve,
         move_destination=args.move_destination,
-        recipient=recipient,
+        recipient=recipient_facility(args),
         restrict_to_recipient=not args.no_restrict_download,
         issuer_key_path=args.issuer_key,
         recipient_public_key_path=args.recipient_key,
