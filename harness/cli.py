@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_parser(sub)
     add_send_parser(sub)
     add_receive_parser(sub)
+    _add_report(sub)
     return parser
 
 
@@ -127,6 +128,16 @@ def _add_token(sub: argparse._SubParsersAction) -> None:
     token.add_argument("token", type=Path, metavar="TOKEN.json")
     token.add_argument("--out", type=Path, help="qr: .png or .svg; slip: .pdf or .png")
     token.set_defaults(handler=commands.token)
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    report = sub.add_parser("report", help="render a conformance results document")
+    actions = report.add_subparsers(dest="action", required=True, metavar="ACTION")
+    render = actions.add_parser("render", help="write the HTML and/or JUnit form of RESULTS.json")
+    render.add_argument("results", type=Path, metavar="RESULTS.json")
+    render.add_argument("--html", type=Path, metavar="OUT.html")
+    render.add_argument("--junit", type=Path, metavar="OUT.xml")
+    render.set_defaults(handler=commands.report_render)
 
 
 def _add_institution(parser: argparse.ArgumentParser) -> None:

@@ -18,6 +18,7 @@ from cloudpdi.token import Facility, Token, from_compact, from_json, to_json
 from fixtures.studies import MODALITIES as STUDY_MODALITIES
 from fixtures.studies import generate_study
 from harness.progress import progress_bar
+from reports import render_report
 
 MODALITIES = tuple(sorted(STUDY_MODALITIES))
 DEFAULT_COMMUNITY = "jp.cloudpdi.test"
@@ -110,6 +111,16 @@ def token(args: argparse.Namespace) -> int:
     out = args.out or args.token.with_name(args.token.stem + default_suffix)
     (write_qr if args.form == "qr" else write_slip)(value, out)
     print(f"wrote {out}")
+    return 0
+
+
+def report_render(args: argparse.Namespace) -> int:
+    if args.html is None and args.junit is None:
+        raise UsageError("give --html OUT.html and/or --junit OUT.xml")
+    render_report(_existing([args.results])[0], html=args.html, junit=args.junit)
+    for out in (args.html, args.junit):
+        if out is not None:
+            print(f"wrote {out}")
     return 0
 
 

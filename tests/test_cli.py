@@ -15,6 +15,8 @@ import pytest
 
 from harness.cli import main
 from harness.commands import read_token_file
+from reports import write_json
+from tests.test_reports_sample import sample_run
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
@@ -175,3 +177,27 @@ def test_console_script_is_installed() -> None:
     ).stdout
     for command in ("demo", "fixtures", "pdi", "pack", "unpack", "token"):
         assert command in help_text
+
+
+def test_report_render_writes_html_and_junit(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    results = tmp_path / "results.json"
+    write_json(sample_run(), results)
+    code, out, _ = run(
+        capsys,
+        "report",
+        "render",
+        results,
+        "--html",
+        tmp_path / "r.html",
+        "--junit",
+        tmp_path / "j.xml",
+    )
+    assert code == 0
+    assert "<table" in (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert (tmp_path / "j.xml").read_text(encoding="utf-8").lstrip().startswith("<?xml")
+    assert run(capsys, "report", "render", results)[0] == 2
+    results.write_text('{"format": "cloudpdi-results", "version": 99}', encoding="utf-8")
+    code, _, err = run(capsys, "report", "render", results, "--html", tmp_path / "x.html")
+    assert code == 1 and err.count("\n") == 1
