@@ -184,19 +184,11 @@ def test_report_render_writes_html_and_junit(
 ) -> None:
     results = tmp_path / "results.json"
     write_json(sample_run(), results)
-    code, out, _ = run(
-        capsys,
-        "report",
-        "render",
-        results,
-        "--html",
-        tmp_path / "r.html",
-        "--junit",
-        tmp_path / "j.xml",
-    )
-    assert code == 0
-    assert "<table" in (tmp_path / "r.html").read_text(encoding="utf-8")
-    assert (tmp_path / "j.xml").read_text(encoding="utf-8").lstrip().startswith("<?xml")
+    html, junit = tmp_path / "r.html", tmp_path / "j.xml"
+    code, out, _ = run(capsys, "report", "render", results, "--html", html, "--junit", junit)
+    assert code == 0 and f"wrote {html}" in out
+    assert "<table" in html.read_text(encoding="utf-8")
+    assert junit.read_text(encoding="utf-8").lstrip().startswith("<?xml")
     assert run(capsys, "report", "render", results)[0] == 2
     results.write_text('{"format": "cloudpdi-results", "version": 99}', encoding="utf-8")
     code, _, err = run(capsys, "report", "render", results, "--html", tmp_path / "x.html")
