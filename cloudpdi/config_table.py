@@ -20,16 +20,16 @@ T = TypeVar("T")
 
 
 class Table:
-    """One TOML table being read, at key path ``path`` of ``file``."""
+    """One TOML table being read, at key path ``prefix`` of ``file``."""
 
-    def __init__(self, data: Mapping[str, Any], path: str, file: Path) -> None:
+    def __init__(self, data: Mapping[str, Any], prefix: str, file: Path) -> None:
         self._data = data
-        self.path = path
+        self.prefix = prefix
         self.file = file
 
     def key(self, name: str) -> str:
         """The full key path of ``name`` in this table."""
-        return ".".join(part for part in (self.path, name) if part)
+        return ".".join(part for part in (self.prefix, name) if part)
 
     def error(self, name: str, problem: str) -> RunConfigError:
         return RunConfigError(self.key(name), problem, file=self.file)
@@ -54,7 +54,7 @@ class Table:
         try:
             yield
         except RunConfigError as exc:
-            raise exc.under(self.path, self.file) from None
+            raise exc.under(self.prefix, self.file) from None
 
     def build(self, factory: Callable[..., T], **values: Any) -> T:
         """Call ``factory`` (a checked dataclass) with ``values``; its errors get the key path."""
