@@ -278,8 +278,10 @@ def _token_inbox(parent: Table) -> TokenInbox:
             HttpInbox, **_present(host=table.string("host"), port=table.integer("port"))
         )
     table.expect("kind", "path", what=f"a {kind} token inbox")
-    inbox = FolderInbox if kind == "folder" else QrImageInbox
-    return table.build(inbox, path=table.required("path", table.path("path")))
+    path = table.required("path", table.path("path"))
+    if kind == "folder":
+        return table.build(FolderInbox, path=path)
+    return table.build(QrImageInbox, path=path)
 
 
 def _facilities(table: Table) -> Facilities:
