@@ -13,9 +13,10 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+from cloudpdi.config_model import DEFAULT_ISSUER
 from cloudpdi.dimse import DicomPeer
 from cloudpdi.files import write_private
-from harness.commands import DEFAULT_ISSUER, UsageError
+from harness.commands import UsageError
 from simulators.pacs import PacsConfig, serve_pacs
 from simulators.receiver import ReceiverConfig, ReceiverConfigError, load_receiver_config
 from simulators.receiver_inbox import serve_receiver

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from cloudpdi import __version__
+from cloudpdi.config_model import DEFAULT_COMMUNITY, DEFAULT_ISSUER
 from cloudpdi.errors import CloudPDIError
 from harness import commands
 from harness.actors import add_serve_parser
@@ -102,11 +103,11 @@ def _add_pack(sub: argparse._SubParsersAction) -> None:
     pack.add_argument("--out", required=True, type=Path, help="the encrypted package")
     pack.add_argument("--token-out", required=True, type=Path, metavar="TOKEN.json")
     pack.add_argument("--documents", nargs="*", type=Path, default=[], metavar="FILE")
-    pack.add_argument("--community", default=commands.DEFAULT_COMMUNITY, metavar="ID")
+    pack.add_argument("--community", default=DEFAULT_COMMUNITY, metavar="ID")
     pack.add_argument("--repository", default=commands.DEFAULT_REPOSITORY, metavar="URL")
     pack.add_argument("--expires", type=_aware_datetime, metavar="ISO8601")
-    pack.add_argument("--issuer-id", default=commands.DEFAULT_ISSUER.id)
-    pack.add_argument("--issuer-name", default=commands.DEFAULT_ISSUER.name)
+    pack.add_argument("--issuer-id", default=DEFAULT_ISSUER.id)
+    pack.add_argument("--issuer-name", default=DEFAULT_ISSUER.name)
     pack.add_argument("--recipient-id", help="facility the token is for (optional)")
     pack.add_argument("--recipient-name", help="its name (default: the ID)")
     pack.add_argument("--patient-ref", help="pseudonymised patient reference (optional)")

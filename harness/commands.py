@@ -21,9 +21,7 @@ from harness.progress import progress_bar
 from reports import render_report
 
 MODALITIES = tuple(sorted(STUDY_MODALITIES))
-DEFAULT_COMMUNITY = "jp.cloudpdi.test"
 DEFAULT_REPOSITORY = "http://127.0.0.1:8600/"
-DEFAULT_ISSUER = Facility(id="1310000001", name="cloudpdi test hospital")
 DEFAULT_INSTITUTION = Institution(name="cloudpdi test hospital", contact="radiology@example.org")
 
 

@@ -19,17 +19,17 @@ from typing import Any
 from pydicom import dcmread
 from pydicom.tag import Tag
 
+from cloudpdi.config_model import DEFAULT_COMMUNITY, DEFAULT_ISSUER, DEFAULT_RECIPIENT
 from cloudpdi.reconcile import ReconcileConfig, ReconcileMode
 from cloudpdi.seal import generate_facility_key, public_key_pem, save_private_key
-from cloudpdi.token import Facility
-from harness.commands import DEFAULT_COMMUNITY, DEFAULT_INSTITUTION, DEFAULT_ISSUER
+from harness.commands import DEFAULT_INSTITUTION
 from simulators.delivery import FolderDelivery
 from simulators.pacs import PacsConfig, PacsSimulator
 from simulators.receiver import ReceiverConfig
 from simulators.repository import Recorder, RepositoryConfig, RepositoryServer
 from simulators.sender import SenderConfig
 
-RECEIVER_FACILITY = Facility(id="1310000002", name="cloudpdi receiving hospital")
+RECEIVER_FACILITY = DEFAULT_RECIPIENT
 #: The local Issuer of Patient ID the receiving hospital gives reconciled patients.
 LOCAL_ISSUER = "CPDI-RECEIVER"
 _PIXEL_DATA = Tag(0x7FE0, 0x0010)

@@ -12,13 +12,12 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from cloudpdi.config_model import DEFAULT_COMMUNITY, DEFAULT_ISSUER
 from cloudpdi.container import Institution
 from cloudpdi.token import Facility
 from harness.actors import add_receiver_options, peer_argument, read_keys, receiver_config
 from harness.commands import (
-    DEFAULT_COMMUNITY,
     DEFAULT_INSTITUTION,
-    DEFAULT_ISSUER,
     DEFAULT_REPOSITORY,
     UsageError,
     print_json,
