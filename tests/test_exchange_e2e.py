@@ -20,11 +20,12 @@ import httpx
 import pytest
 from pydicom import dcmread
 
+from cloudpdi.config_model import DEFAULT_COMMUNITY, DEFAULT_ISSUER
 from cloudpdi.repository import DocumentGone, RepositoryAuthError, RepositoryClient
 from cloudpdi.seal import load_private_key, load_public_key, seal_token
 from cloudpdi.token import Token, TokenExpired, issue_token
 from fixtures.studies import DEFAULT_PATIENT, DemoStudies, generate_demo_studies
-from harness.commands import DEFAULT_COMMUNITY, DEFAULT_ISSUER, read_token_file
+from harness.commands import read_token_file
 from harness.lab import (
     LOCAL_ISSUER,
     RECEIVER_FACILITY,

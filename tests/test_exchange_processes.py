@@ -25,10 +25,10 @@ import httpx
 import pytest
 from pydicom import dcmread
 
+from cloudpdi.config_model import DEFAULT_COMMUNITY, DEFAULT_ISSUER
 from cloudpdi.dimse import DicomPeer, find
 from cloudpdi.seal import generate_facility_key, public_key_pem, save_private_key
 from fixtures.studies import DEFAULT_PATIENT, DemoStudies, generate_demo_studies
-from harness.commands import DEFAULT_COMMUNITY, DEFAULT_ISSUER
 from harness.lab import RECEIVER_FACILITY, content_digest, original_patient_ids
 from tests.test_dcmtk_interop import storescp
 
