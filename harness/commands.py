@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from cloudpdi.container import Institution, build_file_set, collect_dicom_sources
+from cloudpdi.dicomdir_records import InventedValue
 from cloudpdi.files import write_private
 from cloudpdi.package import pack as pack_files
 from cloudpdi.package import unpack as unpack_files
@@ -52,6 +54,7 @@ def pdi_build(args: argparse.Namespace) -> int:
         f"built {args.out}: {result.instances} instances in {result.studies} studies "
         f"({result.series} series), {result.documents} documents"
     )
+    print_invented_values(result.notes)
     return 0
 
 
@@ -154,6 +157,14 @@ def token_summary(value: Token) -> dict[str, object]:
     items = json.loads(to_json(value))
     items["secret"] = REDACTED
     return items
+
+
+def print_invented_values(notes: Sequence[InventedValue], shown: int = 5) -> None:
+    """Warn that DICOMDIR holds placeholders for keys the instances leave empty."""
+    for note in notes[:shown]:
+        print(f"warning: {note}", file=sys.stderr)
+    if len(notes) > shown:
+        print(f"warning: and {len(notes) - shown} more invented values", file=sys.stderr)
 
 
 def print_validation(report: ValidationReport) -> None:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pydicom import dcmread
 
 from harness.cli import main
 from harness.commands import read_token_file
@@ -193,3 +194,16 @@ def test_report_render_writes_html_and_junit(
     results.write_text('{"format": "cloudpdi-results", "version": 99}', encoding="utf-8")
     code, _, err = run(capsys, "report", "render", results, "--html", tmp_path / "x.html")
     assert code == 1 and err.count("\n") == 1
+
+
+def test_build_warns_of_values_invented_for_empty_keys(
+    capsys: pytest.CaptureFixture[str], sources: Path, tmp_path: Path
+) -> None:
+    for path in sources.iterdir():
+        dataset = dcmread(path)
+        dataset.StudyID = ""
+        dataset.save_as(path)
+    code, _, err = run(capsys, "pdi", "build", sources, "--out", tmp_path / "fs")
+    assert code == 0
+    assert "warning:" in err and "StudyID" in err
+    assert run(capsys, "pdi", "validate", tmp_path / "fs")[0] == 0
