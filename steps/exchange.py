@@ -1,0 +1,125 @@
+"""The whole exchange of a referral: upload, the token on its route, and the receiving hospital.
+
+The sending hospital sends the study and delivers the token to the receiving hospital's token
+inbox (a folder here); the receiving hospital takes the electronic token from that inbox and
+receives the transfer into its PACS. What the actors refuse is recorded, not raised: judging it
+is the Then steps' job, so a refusal makes a check fail instead of stopping the harness.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cloudpdi.errors import CloudPDIError
+from cloudpdi.token import Token
+from cloudpdi.token_input import SealKeys, read_token_file
+from harness.lab import Lab
+from reports import EvidenceKind
+from simulators.delivery import FolderDelivery
+from simulators.receiver import ReceiveResult, receive
+from simulators.sender import SendResult, send
+from steps.errors import StepError
+from steps.evidence import EvidenceLog
+from steps.referral import Referral
+
+#: The receiving hospital's token inbox, inside the scenario's lab folder.
+TOKEN_INBOX = "token-inbox"  # noqa: S105 - a folder name, not a password
+SENDING = "sending hospital"
+RECEIVING = "receiving hospital"
+# Electronic token files in the order the receiving hospital prefers them: sealed, then plain.
+_ELECTRONIC = ("*.jwe", "*.json")
+
+
+@dataclass
+class Exchange:
+    """What came of sending a referral, side by side with what each actor refused."""
+
+    inbox: Path
+    sent: SendResult | None = None
+    send_error: str = ""
+    #: The token file the receiving hospital took from its inbox, and the token it read there.
+    handed: Path | None = None
+    token: Token | None = None
+    received: ReceiveResult | None = None
+    receive_error: str = ""
+    problems: list[str] = field(default_factory=list)
+
+    def require_token(self) -> Token:
+        """Return the token the receiving hospital was handed; fail the check if there is none."""
+        if self.token is None:
+            raise AssertionError(f"no token reached the receiving hospital: {self._why()}")
+        return self.token
+
+    def require_received(self) -> ReceiveResult:
+        """Return what the receiving hospital received; fail the check if it received nothing."""
+        if self.received is None:
+            raise AssertionError(f"the receiving hospital received nothing: {self._why()}")
+        return self.received
+
+    def _why(self) -> str:
+        return "; ".join(self.problems) or "no reason given"
+
+
+def exchange_study(lab: Lab, referral: Referral, evidence: EvidenceLog) -> Exchange:
+    """Send ``referral`` to the receiving hospital of ``lab`` and let it receive the transfer."""
+    exchange = Exchange(inbox=lab.root / TOKEN_INBOX)
+    try:
+        sender = lab.sender_config(delivery=[FolderDelivery(exchange.inbox)])
+        exchange.sent = send(sender, referral.study_uid)
+    except CloudPDIError as exc:
+        exchange.problems.append(f"the sending hospital did not send the study: {exc}")
+    if exchange.sent is not None:
+        # The issuer's copy names the secret too: it must be redacted even if no hand-off worked.
+        evidence.add_secret(read_token_file(exchange.sent.token_files.json).secret)
+        _log_deliveries(exchange.sent, evidence)
+    _hand_over(lab, exchange, evidence)
+    if exchange.handed is not None and exchange.token is not None:
+        try:
+            exchange.received = receive(lab.receiver_config(), exchange.handed)
+        except CloudPDIError as exc:
+            exchange.problems.append(f"the receiving hospital refused the transfer: {exc}")
+    if exchange.received is not None:
+        evidence.add_validation(exchange.received.validation, RECEIVING, "the received file set")
+    return exchange
+
+
+def _log_deliveries(sent: SendResult, evidence: EvidenceLog) -> None:
+    for delivery in sent.deliveries:
+        outcome = "done" if delivery.ok else "failed"
+        evidence.record(
+            EvidenceKind.TOKEN_HANDOFF,
+            actor=f"{SENDING} -> {RECEIVING}",
+            summary=f"token {sent.token_id}, {delivery.form} form, by {delivery.channel}: "
+            f"{outcome}",
+            detail={"channel detail": delivery.detail},
+        )
+
+
+def _hand_over(lab: Lab, exchange: Exchange, evidence: EvidenceLog) -> None:
+    """Let the receiving hospital take the electronic token from its inbox and read it."""
+    found = [path for pattern in _ELECTRONIC for path in sorted(exchange.inbox.glob(pattern))]
+    if not found:
+        exchange.problems.append("no electronic token arrived in its token inbox")
+        return
+    exchange.handed = found[0]
+    receiver = lab.receiver_config()
+    if receiver.facility_key_path is None:
+        raise StepError("the receiving hospital has no key to open sealed tokens with")
+    keys = SealKeys.load(receiver.facility_key_path, receiver.trusted_issuers)
+    content = exchange.handed.read_bytes()
+    try:
+        exchange.token = read_token_file(exchange.handed, keys=keys)
+    except CloudPDIError as exc:
+        exchange.problems.append(f"the token in its inbox cannot be read: {exc}")
+    else:
+        evidence.add_secret(exchange.token.secret)
+    evidence.record(
+        EvidenceKind.TOKEN_HANDOFF,
+        actor=f"token inbox -> {RECEIVING}",
+        summary=f"took {exchange.handed.name} from its token inbox: "
+        + ("read" if exchange.token is not None else "unreadable"),
+        sizes={"token file": len(content)},
+        digests={"sha-256": hashlib.sha256(content).hexdigest()},
+    )

@@ -1,0 +1,190 @@
+"""The pytest plugin of the conformance suite: tags as markers, actors per scenario, results.
+
+``steps/conftest.py`` loads it for a plain ``pytest`` run; ``cloudpdi conformance run`` loads
+it with ``-p steps.plugin``. It
+
+- registers every tag of the feature files as a marker (``@actor:sender`` becomes the marker
+  ``actor-sender``: a marker name cannot hold a colon), so ``--strict-markers`` holds;
+- starts the actors of each scenario in a :class:`~harness.lab.Lab` on free loopback ports,
+  in the scenario's own temporary folder, and stops them after it;
+- logs each step with its duration and outcome, collects the evidence it caused, and turns
+  each case (a scenario, or one examples row of an outline) into a
+  :class:`reports.TestInstance`, kept in ``config.stash[RESULTS]``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pytest_bdd.parser import Feature, Scenario, Step
+from pytest_bdd.scenario import scenario_wrapper_template_registry
+
+from features.spec import Case, default_features_root, load_features
+from harness.lab import Lab
+from reports import TestInstance
+from simulators.repository import Recorder
+from steps.errors import StepError
+from steps.evidence import EvidenceLog
+from steps.exchange import RECEIVING, SENDING
+from steps.record import ScenarioRecord
+
+# The step definitions: pytest loads these modules as plugins, so every feature sees them.
+pytest_plugins = ("steps.common", "steps.secrecy")
+
+#: Where the bound feature files live (the shipped suite).
+FEATURES_ROOT = default_features_root()
+#: Seed of the synthetic studies when the run gives none.
+DEFAULT_SEED = 2026
+#: The test instances of the session, in the order they finished.
+RESULTS = pytest.StashKey[list[TestInstance]]()
+_RECORD = pytest.StashKey[ScenarioRecord]()
+_CASE_ID = pytest.StashKey[str]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--conformance-seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help="seed of the synthetic studies the scenarios make (default %(default)s)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker, meaning in suite_markers().items():
+        config.addinivalue_line("markers", f"{marker}: {meaning}")
+    config.stash[RESULTS] = []
+
+
+def marker_name(tag: str) -> str:
+    """Return the marker a feature tag becomes: the tag, with ``:`` turned into ``-``."""
+    return tag.replace(":", "-")
+
+
+@functools.cache
+def suite_cases() -> dict[str, tuple[Case, str]]:
+    """Every case of the shipped suite by ID, with the title of its feature."""
+    return {
+        case.id: (case, scenario.feature)
+        for scenario in load_features(FEATURES_ROOT)
+        for case in scenario.cases()
+    }
+
+
+def suite_markers() -> dict[str, str]:
+    """The marker of every tag the suite uses, and what it means."""
+    tags = {tag for case, _ in suite_cases().values() for tag in case.tags}
+    return {marker_name(tag): f"feature tag @{tag}" for tag in sorted(tags)}
+
+
+def pytest_bdd_apply_tag(tag: str, function: Callable[..., object]) -> bool:
+    getattr(pytest.mark, marker_name(tag))(function)
+    return True
+
+
+def case_id(item: pytest.Item) -> str | None:
+    """Return the ID of the feature case a collected test runs, or None for any other test."""
+    if not isinstance(item, pytest.Function):
+        return None
+    template = scenario_wrapper_template_registry.get(item.function)
+    if template is None:
+        return None
+    callspec = getattr(item, "callspec", None)
+    example = callspec.params.get("_pytest_bdd_example", {}) if callspec else {}
+    try:
+        path = Path(template.feature.filename).resolve().relative_to(FEATURES_ROOT.resolve())
+    except ValueError:
+        return None
+    return f"{path.as_posix()}::{template.render(example).name}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        found = case_id(item)
+        if found is not None:
+            item.stash[_CASE_ID] = found
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    found = item.stash.get(_CASE_ID, None)
+    if found is None:
+        return
+    if found not in suite_cases():
+        raise StepError(f"{found} is not a case of the shipped feature files")
+    case, feature = suite_cases()[found]
+    item.stash[_RECORD] = ScenarioRecord(case, feature)
+
+
+def _record(request: pytest.FixtureRequest) -> ScenarioRecord:
+    record = request.node.stash.get(_RECORD, None)
+    if record is None:
+        raise StepError("this fixture serves the scenarios of the feature files only")
+    return record
+
+
+def _index(scenario: Scenario, step: Step) -> int:
+    return next(number for number, each in enumerate(scenario.steps) if each is step)
+
+
+def pytest_bdd_before_step(
+    request: pytest.FixtureRequest, feature: Feature, scenario: Scenario, step: Step
+) -> None:
+    _record(request).step_started(_index(scenario, step))
+
+
+def pytest_bdd_after_step(request: pytest.FixtureRequest) -> None:
+    _record(request).step_passed()
+
+
+def pytest_bdd_step_error(request: pytest.FixtureRequest, exception: Exception) -> None:
+    _record(request).step_failed(exception)
+
+
+def pytest_bdd_step_func_lookup_error(
+    request: pytest.FixtureRequest, scenario: Scenario, step: Step, exception: Exception
+) -> None:
+    record = _record(request)
+    record.step_started(_index(scenario, step))
+    record.step_failed(exception)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report: pytest.TestReport = yield
+    record = item.stash.get(_RECORD, None)
+    if record is not None:
+        record.phase_ended(report, call.excinfo.value if call.excinfo else None)
+        if call.when == "teardown":
+            item.config.stash[RESULTS].append(record.test_instance())
+    return report
+
+
+@pytest.fixture
+def conformance_seed(request: pytest.FixtureRequest) -> int:
+    """The seed of the synthetic studies of this run."""
+    return int(request.config.getoption("conformance_seed"))
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> EvidenceLog:
+    """The evidence log of the running scenario."""
+    return _record(request).evidence
+
+
+@pytest.fixture
+def lab(tmp_path: Path, evidence: EvidenceLog) -> Iterator[Lab]:
+    """The scenario's actors: source PACS, repository with its spy, receiving PACS."""
+    recorder = Recorder()
+    with Lab(tmp_path / "lab", recorder=recorder) as running:
+        evidence.add_secret(running.uploader_key)
+        evidence.add_secret(running.recipient_key)
+        evidence.watch_repository(
+            recorder, {running.uploader_key: SENDING, running.recipient_key: RECEIVING}
+        )
+        evidence.watch_pacs(running.source, "the sending hospital's PACS")
+        evidence.watch_pacs(running.destination, "the receiving PACS")
+        yield running
