@@ -30,11 +30,13 @@ from pathlib import Path
 
 from cloudpdi.errors import CloudPDIError
 from cloudpdi.package import UnpackResult, unpack
-from cloudpdi.reconcile import Reconciliation
+from cloudpdi.reconcile import ReconcileConfig, Reconciliation
 from cloudpdi.repository import DownloadResult, RepositoryClient
 from cloudpdi.token import Token, check_token
 from cloudpdi.token_input import SealKeys, read_token
+from simulators.faults import Fault
 from simulators.receiver_config import ReceiverConfig, ReceiverConfigError, load_receiver_config
+from simulators.receiver_faults import download_unverified
 from simulators.receiver_import import STAGE_STORE, Importer, take_inventory
 from simulators.receiver_report import (
     REPORT_SUFFIX,
@@ -126,7 +128,10 @@ def receive(
     logger.info("receiving token %s from %s", token.token_id, token.issuer.id)
     try:
         with _timed(timings, "download"):
-            download = _download(config, repository, token, work / "package", progress)
+            if Fault.RECEIVER_SKIPS_DIGEST_CHECK in config.faults:
+                download, token = download_unverified(config, repository, token, work / "package")
+            else:
+                download = _download(config, repository, token, work / "package", progress)
         with _timed(timings, "unpack"):
             unpacked = unpack(download.path, token, file_set, recipient_id=config.facility.id)
         download.path.unlink()
@@ -206,9 +211,10 @@ def _deliver(
         return _Delivery(unpacked.out, (*written, *inventory.unreadable), documents)
     scratch = work / "reconciled"
     scratch.mkdir()
+    ignores = Fault.RECEIVER_IGNORES_RECONCILIATION in config.faults
     importer = Importer(
         config.destination_pacs,
-        config.reconciliation,
+        ReconcileConfig() if ignores else config.reconciliation,
         calling_ae=config.calling_ae,
         scratch=scratch,
         progress=progress,

@@ -41,6 +41,7 @@ from cloudpdi.dimse_peer import check_ae_title
 from cloudpdi.errors import CloudPDIError
 from cloudpdi.reconcile import ReconcileConfig, ReconcileMode
 from cloudpdi.token import Facility
+from simulators.faults import Fault, faults_for
 
 #: Calling AE title of the receiver's C-STORE and C-FIND requests.
 DEFAULT_CALLING_AE = "CPDI_RECEIVER"
@@ -83,9 +84,13 @@ class ReceiverConfig:
     import_on_validation_errors: bool = False
     #: Seconds an HTTP request to the repository may wait for an answer.
     repository_timeout: float = 60.0
+    #: Deliberate misbehaviours, to test the conformance suite (:mod:`simulators.faults`); no
+    #: configuration file sets them.
+    faults: frozenset[Fault] = frozenset()
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)
+        self.faults = faults_for("receiver", self.faults)
         check_ae_title(self.calling_ae)
         for community, url in self.community_directory.items():
             parts = urlsplit(url)

@@ -50,6 +50,7 @@ from simulators.delivery import (
     deliver_token,
     write_token_files,
 )
+from simulators.faults import Fault, faults_for
 from simulators.sender_errors import (
     DeliveryFailed,
     PackFailed,
@@ -60,6 +61,7 @@ from simulators.sender_errors import (
     UploadFailed,
     UploadUnauthorized,
 )
+from simulators.sender_faults import misprint_slip, remake_package, upload_transport
 from simulators.sender_retrieve import RetrieveMethod, check_study_uid, retrieve_study
 
 __all__ = [
@@ -118,9 +120,12 @@ class SenderConfig:
     max_backoff: float = 30.0
     timeout: float = 60.0
     chunk_size: int = DEFAULT_CHUNK_SIZE
+    #: Deliberate misbehaviours, to test the conformance suite (:mod:`simulators.faults`).
+    faults: frozenset[Fault] = frozenset()
 
     def __post_init__(self) -> None:
         self.work_dir = Path(self.work_dir)
+        self.faults = faults_for("sender", self.faults)
         try:
             check_ae_title(self.calling_ae)
         except ValueError as exc:
@@ -218,7 +223,7 @@ def send(
             shutil.rmtree(instances)  # the plaintext is no longer needed
             token = packed.token
             # Made before the upload, so that a token too large for a QR code uploads nothing.
-            sealed, staged = _token_forms(token, keys, Path(scratch) / "token")
+            sealed, staged = _token_forms(config, token, keys, Path(scratch) / "token")
         with _timed(timings, "upload"), bar("uploading") as update:
             upload = _upload(config, token, package, update)
         files = staged.moved_to(config.work_dir / token.token_id)
@@ -286,7 +291,7 @@ def _pack(
 ) -> PackResult:
     """Build the PDI file set, encrypt it into ``package`` and issue the token."""
     try:
-        return pack(
+        packed = pack(
             sources,
             package,
             community_id=config.community_id,
@@ -299,12 +304,13 @@ def _pack(
             description=config.description,
             progress=progress,
         )
+        return remake_package(packed, package, config.faults, config.work_dir)
     except (OSError, CloudPDIError) as exc:
         raise PackFailed(f"cannot pack the study: {exc}") from exc
 
 
 def _token_forms(
-    token: Token, keys: tuple[ECKey, ECKey] | None, folder: Path
+    config: SenderConfig, token: Token, keys: tuple[ECKey, ECKey] | None, folder: Path
 ) -> tuple[str | None, TokenFiles]:
     """Seal the token when keys are given, and write its files into ``folder``."""
     try:
@@ -313,7 +319,10 @@ def _token_forms(
             if keys is None
             else seal_token(token, issuer_key=keys[0], recipient_public_key=keys[1])
         )
-        return sealed, write_token_files(token, folder, sealed=sealed)
+        files = write_token_files(token, folder, sealed=sealed)
+        if Fault.SENDER_SLIP_QR_DIFFERS in config.faults:
+            misprint_slip(token, files)
+        return sealed, files
     except (OSError, CloudPDIError) as exc:
         raise PackFailed(f"cannot make the token's forms: {exc}") from exc
 
@@ -330,6 +339,7 @@ def _upload(
         retries=config.retries,
         backoff=config.backoff,
         max_backoff=config.max_backoff,
+        transport=upload_transport(token, config.faults),
     )
     nothing = "no token was delivered"
     with client:

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from simulators.faults import Fault, faults_for
+
 if TYPE_CHECKING:
     from simulators.repository.spy import Recorder
 
@@ -98,9 +100,12 @@ class RepositoryConfig:
     #: The spy: sees every request whole (tests only; never set in production).
     recorder: Recorder | None = field(default=None, repr=False)
     clock: Callable[[], datetime] = field(default=utc_now, repr=False)
+    #: Deliberate misbehaviours, to test the conformance suite (:mod:`simulators.faults`).
+    faults: frozenset[Fault] = frozenset()
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
+        self.faults = faults_for("repository", self.faults)
         if self.backend not in ("fs", "s3"):
             raise ValueError("backend must be 'fs' or 's3'")
         if self.backend == "s3" and self.s3 is None:

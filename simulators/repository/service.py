@@ -12,6 +12,7 @@ from pathlib import Path
 import anyio
 
 from cloudpdi.repository_wire import is_document_id
+from simulators.faults import Fault
 from simulators.repository.audit import AuditLog
 from simulators.repository.auth import Authenticator, Identity, forbidden, require_facility
 from simulators.repository.config import RepositoryConfig
@@ -92,6 +93,8 @@ class Repository:
             raise bad_request("invalid_recipient", "the recipient must be a facility ID")
         if max_downloads is not None and max_downloads < 1:
             raise bad_request("invalid_max_downloads", "the download limit must be at least 1")
+        if Fault.REPOSITORY_SERVES_EXPIRED in self.config.faults:
+            expires_at = now + self.config.max_retention
         return Policy(expires_at, recipient, max_downloads)
 
     async def publish(
