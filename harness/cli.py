@@ -18,6 +18,7 @@ from cloudpdi.config_model import DEFAULT_COMMUNITY, DEFAULT_ISSUER
 from cloudpdi.errors import CloudPDIError
 from harness import commands
 from harness.actors import add_serve_parser
+from harness.conformance import add_conformance_parser
 from harness.transfer import add_receive_parser, add_send_parser
 
 EXIT_OK = 0
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_parser(sub)
     add_send_parser(sub)
     add_receive_parser(sub)
+    add_conformance_parser(sub)
     _add_report(sub)
     return parser
 

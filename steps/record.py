@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -98,17 +99,9 @@ class ScenarioRecord:
     def test_instance(self) -> TestInstance:
         """Return the case as it ran: status, step log, redacted evidence and findings."""
         evidence, findings = self.evidence.close()
-        case = self.case
         return TestInstance(
-            id=case.id,
-            name=case.name,
-            feature=self.feature,
-            actor=case.actors[0],
-            option=case.options[0],
+            **_identity(self.case, self.feature),
             status=self._status,
-            tags=tuple(f"@{tag}" for tag in case.tags),
-            requirements=case.requirement_ids,
-            required=case.required,
             reason=self._reason,
             not_run_cause=self._cause,
             steps=tuple(
@@ -134,22 +127,31 @@ _PHASES = {
 }
 
 
-def not_run(case: Case, feature: str, reason: str, cause: NotRunCause) -> TestInstance:
-    """Return a case that did not run, with its steps logged as not run."""
+def unrun(
+    case: Case, feature: str, status: Status, reason: str, cause: NotRunCause | None = None
+) -> TestInstance:
+    """Return a case that did not run (NOT_RUN with ``cause``, or ERROR), its steps not run."""
     return TestInstance(
-        id=case.id,
-        name=case.name,
-        feature=feature,
-        actor=case.actors[0],
-        option=case.options[0],
-        status=Status.NOT_RUN,
-        tags=tuple(f"@{tag}" for tag in case.tags),
-        requirements=case.requirement_ids,
-        required=case.required,
+        **_identity(case, feature),
+        status=status,
         reason=reason,
         not_run_cause=cause,
         steps=tuple(StepResult(f"{s.type} {s.text}", Status.NOT_RUN) for s in case.steps),
     )
+
+
+def _identity(case: Case, feature: str) -> dict[str, Any]:
+    """What a test instance takes from its case: who and what it grades, and its tags."""
+    return {
+        "id": case.id,
+        "name": case.name,
+        "feature": feature,
+        "actor": case.actors[0],
+        "option": case.options[0],
+        "tags": tuple(f"@{tag}" for tag in case.tags),
+        "requirements": case.requirement_ids,
+        "required": case.required,
+    }
 
 
 def _message(error: BaseException) -> str:

@@ -1,0 +1,248 @@
+"""``cloudpdi conformance list`` and ``cloudpdi conformance run``: the suite and its report.
+
+``run`` refuses a suite that breaks the rules of features/README.md, selects cases by actor and
+by a Cucumber tag expression, runs the bound ones in this process (:mod:`steps.session`) and
+writes ``results.json``, ``report.html`` and ``junit.xml`` into the output folder. Exit codes
+(:func:`reports.exit_code`): 0 every required case passed, 3 one did not, 4 the harness failed
+(a harness error in a case, or a suite that breaks its rules: then no report is written).
+
+Cases of feature files that no step module binds yet are reported NOT RUN with the reason
+:data:`NO_STEPS`, never left out: while the suite is being bound, a run of the whole suite
+therefore ends with exit code 3, which is the honest answer. This release runs simulated
+actors only; a configuration that puts an actor under test is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import hashlib
+import secrets
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from cucumber_tag_expressions import TagExpressionError
+from cucumber_tag_expressions import parse as parse_tags
+
+from cloudpdi import REFERENCE_BINDING, __version__
+from cloudpdi.config import RunConfig, load_run_config
+from cloudpdi.config_model import DEFAULT_COMMUNITY, Facilities
+from features.catalog import ACTORS, load_catalog
+from features.rules import check_features
+from features.spec import Case, feature_texts, format_scenario_table, list_scenarios, load_features
+from harness.commands import UsageError
+from reports import (
+    EXIT_HARNESS_ERROR,
+    NotRunCause,
+    ReportFiles,
+    RunResult,
+    Status,
+    TestInstance,
+    exit_code,
+    write_reports,
+)
+from steps.record import unrun
+from steps.session import StepRun, run_steps
+
+#: The reason a case of a feature file that no step module binds yet did not run.
+NO_STEPS = "no step definitions yet"
+INTERRUPTED = "the operator interrupted the run"
+#: What the run records of the configuration but does not apply yet.
+NOT_APPLIED = "timeouts and budgets (recorded, not enforced yet)"
+_MAX_SEED = 2**31
+
+
+def add_conformance_parser(sub: argparse._SubParsersAction) -> None:
+    """Add ``conformance list`` and ``conformance run`` to the command line."""
+    conformance = sub.add_parser("conformance", help="list or run the conformance suite")
+    actions = conformance.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="the scenarios and the requirements they prove")
+    listing.add_argument("--actor", choices=sorted(ACTORS), help="only this actor's scenarios")
+    listing.set_defaults(handler=conformance_list)
+
+    run = actions.add_parser("run", help="run the suite and write its reports")
+    run.add_argument("--config", type=Path, metavar="RUN.toml", help="run configuration")
+    run.add_argument("--actor", choices=sorted(ACTORS), help="only this actor's scenarios")
+    run.add_argument(
+        "--tags", metavar="EXPR", help='tag expression, e.g. "@CPDI-ENC-01 and not @optional"'
+    )
+    run.add_argument(
+        "--out", type=Path, metavar="DIR", help="report folder (default: the configuration's)"
+    )
+    run.set_defaults(handler=conformance_run)
+
+
+def conformance_list(args: argparse.Namespace) -> int:
+    """Print the scenarios (of one actor, if given) with their requirement IDs."""
+    print(format_scenario_table(list_scenarios(actor=args.actor)), end="")
+    return 0
+
+
+def conformance_run(args: argparse.Namespace) -> int:
+    """Run the selected cases and write their reports; return the exit code of the run."""
+    problems = check_features()
+    if problems:
+        print("cloudpdi: the feature files break their rules; nothing was run:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_HARNESS_ERROR
+    config = _config(args.config)
+    cases = select_cases(load_features(), actor=args.actor, tags=args.tags)
+    if not cases:
+        raise UsageError("no scenario matches the --actor and --tags given")
+    selection = {"selection.actor": args.actor or "all", "selection.tags": args.tags or "all"}
+    result = run_suite(config, cases, selection=selection, progress=sys.stdout)
+    files = write_reports(result, args.out or config.run.output_dir)
+    _summarise(result, files, sys.stdout)
+    return exit_code(result)
+
+
+def _config(path: Path | None) -> RunConfig:
+    """Read the run configuration (or take the default) and refuse what this release lacks."""
+    config = RunConfig.default() if path is None else load_run_config(path)
+    if config.suts:
+        names = ", ".join(actor.name for actor in config.suts)
+        raise UsageError(
+            f"the configuration puts {names} under test; this release runs the suite against "
+            'simulated actors only (set every actor\'s mode to "simulated")'
+        )
+    if config.facilities != Facilities() or config.community.id != DEFAULT_COMMUNITY:
+        raise UsageError(
+            "simulated actors use the harness's test facilities, fresh keys and the community "
+            f"{DEFAULT_COMMUNITY}; leave [facilities] and community.id unset"
+        )
+    return config
+
+
+def select_cases(
+    scenarios: Iterable[Any], *, actor: str | None = None, tags: str | None = None
+) -> list[tuple[Case, str]]:
+    """Return the cases (with their feature's title) of ``actor`` that match ``tags``.
+
+    ``tags`` is a Cucumber tag expression; a tag matches written with or without its ``@``.
+    """
+    try:
+        expression = parse_tags(tags) if tags else None
+    except TagExpressionError as exc:
+        raise UsageError(f"--tags is not a tag expression: {exc}") from None
+    chosen = []
+    for scenario in scenarios:
+        for case in scenario.cases():
+            names = [*case.tags, *(f"@{tag}" for tag in case.tags)]
+            if actor is not None and actor not in case.actors:
+                continue
+            if expression is None or expression.evaluate(names):
+                chosen.append((case, scenario.feature))
+    return chosen
+
+
+def run_suite(
+    config: RunConfig,
+    cases: list[tuple[Case, str]],
+    *,
+    selection: Mapping[str, str],
+    progress: TextIO,
+) -> RunResult:
+    """Run ``cases`` against simulated actors and return the run with every case accounted for."""
+    seed = config.run.seed if config.run.seed is not None else secrets.randbelow(_MAX_SEED)
+    started = datetime.now(UTC)
+    # Scenario folders hold plaintext studies and token files: they go with the run.
+    with tempfile.TemporaryDirectory(prefix="cloudpdi-conformance-") as scratch:
+        ran = run_steps(
+            [case.id for case, _ in cases],
+            seed=seed,
+            basetemp=Path(scratch) / "scenarios",
+            progress=lambda instance: _progress(instance, progress),
+        )
+    return RunResult(
+        run_id=f"{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}",
+        started=started,
+        finished=datetime.now(UTC),
+        operator=config.run.operator or _login(),
+        harness_version=__version__,
+        binding=REFERENCE_BINDING,
+        suite_version=suite_version(),
+        configuration={
+            **flatten(config.summary()),
+            "run.seed": str(seed),
+            **selection,
+            "not applied yet": NOT_APPLIED,
+        },
+        tests=account_for(cases, ran),
+        requirements=load_catalog().requirements,
+    )
+
+
+def account_for(cases: list[tuple[Case, str]], ran: StepRun) -> tuple[TestInstance, ...]:
+    """One test instance per selected case, in suite order: its result, or why it has none."""
+    results = {instance.id: instance for instance in ran.instances}
+    tests = []
+    for case, feature in cases:
+        if case.id in results:
+            tests.append(results[case.id])
+        elif ran.failure:
+            tests.append(unrun(case, feature, Status.ERROR, ran.failure))
+        elif case.id not in ran.bound:
+            tests.append(unrun(case, feature, Status.NOT_RUN, NO_STEPS, NotRunCause.PRECONDITION))
+        elif ran.interrupted:
+            tests.append(unrun(case, feature, Status.NOT_RUN, INTERRUPTED, NotRunCause.OPERATOR))
+        else:
+            tests.append(unrun(case, feature, Status.ERROR, "the case ran but left no result"))
+    return tuple(tests)
+
+
+def suite_version() -> str:
+    """The harness version and a digest of the feature files: runs of one suite compare."""
+    digest = hashlib.sha256()
+    for path, text in sorted(feature_texts().items()):
+        digest.update(f"{path}\0{text}\0".encode())
+    return f"{__version__}+features.{digest.hexdigest()[:12]}"
+
+
+def flatten(summary: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """The configuration summary as ``key.path -> text``, as a report header lists it."""
+    flat: dict[str, str] = {}
+    for key, value in summary.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat |= flatten(value, f"{path}.") if value else {path: "none"}
+        elif isinstance(value, list | tuple):
+            flat[path] = ", ".join(str(item) for item in value) or "none"
+        else:
+            flat[path] = "none" if value is None else str(value)
+    return flat
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown operator"
+
+
+def _progress(instance: TestInstance, stream: TextIO) -> None:
+    print(f"{instance.status:8} {instance.id}", file=stream)
+    failed = [step for step in instance.steps if step.status in (Status.FAILED, Status.ERROR)]
+    for step in failed:
+        print(f"         {step.text}: {step.message}", file=stream)
+    if not failed and instance.reason:
+        print(f"         {instance.reason}", file=stream)
+    stream.flush()
+
+
+def _summarise(result: RunResult, files: ReportFiles, stream: TextIO) -> None:
+    counts = {status: 0 for status in Status}
+    for test in result.tests:
+        counts[test.effective_status] += 1
+    no_steps = sum(1 for test in result.tests if test.reason == NO_STEPS)
+    print(
+        f"{counts[Status.PASSED]} passed, {counts[Status.FAILED]} failed, "
+        f"{counts[Status.ERROR]} errors, {counts[Status.NOT_RUN]} not run "
+        f"({no_steps} with {NO_STEPS})",
+        file=stream,
+    )
+    print(f"results: {files.json}\nreport:  {files.html}\njunit:   {files.junit}", file=stream)
