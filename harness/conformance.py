@@ -29,7 +29,7 @@ from cucumber_tag_expressions import TagExpressionError
 from cucumber_tag_expressions import parse as parse_tags
 
 from cloudpdi import REFERENCE_BINDING, __version__
-from cloudpdi.config import RunConfig, load_run_config
+from cloudpdi.config import RunConfig, RunConfigError, load_run_config
 from cloudpdi.config_model import DEFAULT_COMMUNITY, Facilities
 from features.catalog import ACTORS, load_catalog
 from features.rules import check_features
@@ -90,20 +90,32 @@ def conformance_run(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_HARNESS_ERROR
-    config = _config(args.config)
+    config = run_config(args.config)
     cases = select_cases(load_features(), actor=args.actor, tags=args.tags)
     if not cases:
         raise UsageError("no scenario matches the --actor and --tags given")
-    selection = {"selection.actor": args.actor or "all", "selection.tags": args.tags or "all"}
-    result = run_suite(config, cases, selection=selection, progress=sys.stdout)
-    files = write_reports(result, args.out or config.run.output_dir)
+    out = args.out or config.run.output_dir
+    header = {
+        "run.output_dir": str(out),
+        "selection.actor": args.actor or "all",
+        "selection.tags": args.tags or "all",
+    }
+    result = run_suite(config, cases, header=header, progress=sys.stdout)
+    try:
+        files = write_reports(result, out)
+    except OSError as exc:
+        print(f"cloudpdi: cannot write the reports into {out}: {exc.strerror}", file=sys.stderr)
+        return EXIT_HARNESS_ERROR
     _summarise(result, files, sys.stdout)
     return exit_code(result)
 
 
-def _config(path: Path | None) -> RunConfig:
+def run_config(path: Path | None) -> RunConfig:
     """Read the run configuration (or take the default) and refuse what this release lacks."""
-    config = RunConfig.default() if path is None else load_run_config(path)
+    try:
+        config = RunConfig.default() if path is None else load_run_config(path)
+    except RunConfigError as exc:
+        raise UsageError(str(exc)) from None
     if config.suts:
         names = ", ".join(actor.name for actor in config.suts)
         raise UsageError(
@@ -144,10 +156,13 @@ def run_suite(
     config: RunConfig,
     cases: list[tuple[Case, str]],
     *,
-    selection: Mapping[str, str],
+    header: Mapping[str, str],
     progress: TextIO,
 ) -> RunResult:
-    """Run ``cases`` against simulated actors and return the run with every case accounted for."""
+    """Run ``cases`` against simulated actors and return the run with every case accounted for.
+
+    ``header`` adds to (or overrides) the configuration entries the report header lists.
+    """
     seed = config.run.seed if config.run.seed is not None else secrets.randbelow(_MAX_SEED)
     started = datetime.now(UTC)
     # Scenario folders hold plaintext studies and token files: they go with the run.
@@ -169,8 +184,8 @@ def run_suite(
         configuration={
             **flatten(config.summary()),
             "run.seed": str(seed),
-            **selection,
             "not applied yet": NOT_APPLIED,
+            **header,
         },
         tests=account_for(cases, ran),
         requirements=load_catalog().requirements,
@@ -239,10 +254,10 @@ def _summarise(result: RunResult, files: ReportFiles, stream: TextIO) -> None:
     for test in result.tests:
         counts[test.effective_status] += 1
     no_steps = sum(1 for test in result.tests if test.reason == NO_STEPS)
+    unbound = f" ({no_steps} with {NO_STEPS})" if no_steps else ""
     print(
         f"{counts[Status.PASSED]} passed, {counts[Status.FAILED]} failed, "
-        f"{counts[Status.ERROR]} errors, {counts[Status.NOT_RUN]} not run "
-        f"({no_steps} with {NO_STEPS})",
+        f"{counts[Status.ERROR]} errors, {counts[Status.NOT_RUN]} not run{unbound}",
         file=stream,
     )
     print(f"results: {files.json}\nreport:  {files.html}\njunit:   {files.junit}", file=stream)
