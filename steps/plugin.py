@@ -15,7 +15,7 @@ it with ``-p steps.plugin``. It
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -153,8 +153,10 @@ def pytest_bdd_step_func_lookup_error(
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    report: pytest.TestReport = yield
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     record = item.stash.get(_RECORD, None)
     if record is not None:
         record.phase_ended(report, call.excinfo.value if call.excinfo else None)

@@ -14,7 +14,7 @@ import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 from urllib.parse import quote
 
 from pydicom import dcmread
@@ -158,7 +158,7 @@ def zip_places(path: Path, where: str, needles: Mapping[str, bytes]) -> list[str
     return places
 
 
-def _inflated(entry: BinaryIO) -> Iterator[bytes]:
+def _inflated(entry: IO[bytes]) -> Iterator[bytes]:
     """An entry's bytes a block at a time, up to :data:`MAX_INFLATED` (a ZIP bomb stops there)."""
     total = 0
     while total < MAX_INFLATED and (block := entry.read(_BLOCK)):

@@ -46,7 +46,7 @@ def bound_modules() -> list[Path]:
 class _Session:
     """A pytest plugin: keeps the selected cases only, and passes on what pytest did."""
 
-    def __init__(self, selected: Collection[str], progress: Callable[[TestInstance], None]):
+    def __init__(self, selected: Collection[str], progress: Callable[[TestInstance], None]) -> None:
         self.selected = frozenset(selected)
         self.progress = progress
         self.bound: set[str] = set()
@@ -63,8 +63,11 @@ class _Session:
             self.errors.append(f"{report.nodeid or 'the steps'}: {last}")
 
     @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]):
-        keep, drop = [], []
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        keep: list[pytest.Item] = []
+        drop: list[pytest.Item] = []
         for item in items:
             found = case_id(item)
             if found is not None:

@@ -43,7 +43,7 @@ def _record_secrets(made: dict[str, list[str]]) -> None:
         made["keys"] += [lab.uploader_key, lab.recipient_key]
 
     Secret.generate = staticmethod(recorded_secret)  # type: ignore[method-assign]
-    Lab.__init__ = recorded_lab  # type: ignore[method-assign]
+    Lab.__init__ = recorded_lab  # type: ignore[method-assign,assignment]
 
 
 def _cannot_start(lab: Lab) -> None:
@@ -66,7 +66,7 @@ def main(argv: list[str]) -> int:
     made: dict[str, list[str]] = {"secrets": [], "keys": []}
     _record_secrets(made)
     if mode == "lab-fails":
-        Lab._start = _cannot_start  # type: ignore[method-assign]
+        Lab._start = _cannot_start  # type: ignore[method-assign,assignment]
     elif mode == "leak":
         steps.exchange.send = _leaking(steps.exchange.send)
     elif mode != "plain":

@@ -112,9 +112,9 @@ def test_the_bound_feature_passes_with_its_evidence(whole_run: Run) -> None:
     exchange = bound[0]
     assert exchange.actor == "sender" and exchange.option == "core" and exchange.required
     assert exchange.requirements == ("CPDI-ENC-01", "CPDI-TOK-01")
-    kinds = Counter(item.kind for item in exchange.evidence)
-    assert kinds[EvidenceKind.TOKEN_HANDOFF] == 2
-    assert kinds[EvidenceKind.DICOM_OPERATION] >= 6  # 3 instances out of the PACS, 3 in
+    counts = Counter(item.kind for item in exchange.evidence)
+    assert counts[EvidenceKind.TOKEN_HANDOFF] == 2
+    assert counts[EvidenceKind.DICOM_OPERATION] >= 6  # 3 instances out of the PACS, 3 in
     uploads = [e for e in exchange.evidence if e.summary.startswith("PATCH /uploads/")]
     assert uploads and uploads[0].actor == "sending hospital -> repository"
     assert (
