@@ -88,6 +88,8 @@ class ScenarioRecord:
         if report.skipped and self._status is Status.PASSED:
             self._status, self._cause = Status.NOT_RUN, NotRunCause.PRECONDITION
             self._reason = self.evidence.redact(_skip_reason(report))
+            # pytest-bdd reports no error for a skip: the step that skipped is still open.
+            self._end_step(Status.NOT_RUN, self._reason)
         elif report.failed and self._status in (Status.PASSED, Status.FAILED):
             status = blame(error) if error is not None and report.when == "call" else Status.ERROR
             if status is Status.ERROR:

@@ -5,18 +5,20 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloudpdi.secret import Secret
-from reports import EvidenceKind, Status
+from features.spec import parse_feature
+from reports import EvidenceKind, NotRunCause, Status
 from reports.redact import secret_spellings
 from simulators.repository import Recorder
 from simulators.repository.spy import scan
 from steps.evidence import UNKNOWN_CALLER, EvidenceLog
-from steps.record import blame
+from steps.record import NOT_REACHED, ScenarioRecord, blame
 from steps.referral import person_name
 from steps.searching import MIN_NEEDLE, long_enough, secret_needles, zip_places
 
@@ -102,3 +104,71 @@ def test_a_failed_check_is_the_systems_fault_anything_else_the_harness() -> None
     assert blame(failed.value) is Status.FAILED
     assert blame(OSError("disk full")) is Status.ERROR
     assert blame(KeyError("token")) is Status.ERROR
+
+
+CASE = parse_feature(
+    """Feature: F
+  @actor:sender @CPDI-ENC-01 @option:core @required
+  Scenario: S
+    Given a thing
+    When it happens
+    Then it holds
+""",
+    "cross/f.feature",
+)[0].cases()[0]
+
+
+def _report(
+    outcome: Literal["passed", "failed", "skipped"],
+    when: Literal["setup", "call", "teardown"] = "call",
+    longrepr: tuple[str, int, str] | None = None,
+) -> pytest.TestReport:
+    return pytest.TestReport(
+        "f", ("f", 0, "f"), {}, outcome, longrepr, when, start=1.0e9, stop=1.0e9 + 2
+    )
+
+
+def test_a_failed_check_fails_the_case_and_the_steps_after_it_are_not_reached() -> None:
+    record = ScenarioRecord(CASE, "F")
+    record.step_started(0)
+    record.step_passed()
+    record.step_started(1)
+    record.step_failed(AssertionError("the repository holds the secret"))
+    record.phase_ended(_report("failed"), AssertionError("the repository holds the secret"))
+    test = record.test_instance()
+    assert test.status is Status.FAILED and test.reason == ""
+    assert [s.status for s in test.steps] == [Status.PASSED, Status.FAILED, Status.NOT_RUN]
+    assert test.steps[1].message == "the repository holds the secret"
+    assert test.steps[2].message == NOT_REACHED
+    assert test.requirements == ("CPDI-ENC-01",) and test.actor == "sender"
+
+
+def test_a_harness_exception_is_an_error_with_its_reason() -> None:
+    record = ScenarioRecord(CASE, "F")
+    record.step_started(0)
+    record.step_failed(OSError("disk full"))
+    record.phase_ended(_report("failed"), OSError("disk full"))
+    test = record.test_instance()
+    assert test.status is Status.ERROR and "OSError: disk full" in test.reason
+    assert test.steps[0].status is Status.ERROR
+
+
+def test_a_skipped_step_makes_the_case_not_run_for_a_precondition() -> None:
+    record = ScenarioRecord(CASE, "F")
+    record.step_started(0)
+    record.phase_ended(_report("skipped", longrepr=("f", 3, "Skipped: no README")), None)
+    test = record.test_instance()
+    assert (test.status, test.not_run_cause, test.reason) == (
+        Status.NOT_RUN,
+        NotRunCause.PRECONDITION,
+        "no README",
+    )
+    assert test.steps[0].message == "no README"
+
+
+def test_a_teardown_failure_turns_a_pass_into_an_error() -> None:
+    record = ScenarioRecord(CASE, "F")
+    record.phase_ended(_report("passed"), None)
+    record.phase_ended(_report("failed", "teardown"), RuntimeError("PACS did not stop"))
+    test = record.test_instance()
+    assert test.status is Status.ERROR and "stop the scenario's actors" in test.reason
