@@ -26,13 +26,7 @@ from typing import BinaryIO, Protocol, cast
 
 from pydicom.dataset import Dataset
 from pydicom.uid import (
-    JPEG2000,
     UID,
-    ExplicitVRLittleEndian,
-    JPEG2000Lossless,
-    JPEGBaseline8Bit,
-    JPEGExtended12Bit,
-    JPEGLosslessSV1,
 )
 
 from cloudpdi import __version__
@@ -46,6 +40,7 @@ from cloudpdi.dicomdir import (
 )
 from cloudpdi.dicomfile import NotPart10Error, read_header
 from cloudpdi.errors import CloudPDIError
+from cloudpdi.media import MEDIA_PROFILES, STD_GEN_CD, MediaProfile
 from cloudpdi.readme import README_NAME, ContentTally, Institution, ReadmeFacts, render_readme
 from cloudpdi.sources import SourceError, collect_dicom_sources, is_part10_file, scan_sources
 
@@ -93,29 +88,6 @@ class ZipSink(Protocol):
     def write(self, data: bytes, /) -> int | None: ...
 
     def flush(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class MediaProfile:
-    """A PS3.11 General Purpose Media Application Profile and the transfer syntaxes it allows."""
-
-    name: str
-    transfer_syntaxes: frozenset[str]
-
-
-_JPEG = frozenset({ExplicitVRLittleEndian, JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLosslessSV1})
-_J2K = frozenset({ExplicitVRLittleEndian, JPEG2000Lossless, JPEG2000})
-STD_GEN_CD = MediaProfile("STD-GEN-CD", frozenset({ExplicitVRLittleEndian}))
-MEDIA_PROFILES = {
-    profile.name: profile
-    for profile in (
-        STD_GEN_CD,
-        MediaProfile("STD-GEN-DVD-JPEG", _JPEG),
-        MediaProfile("STD-GEN-DVD-J2K", _J2K),
-        MediaProfile("STD-GEN-USB-JPEG", _JPEG),
-        MediaProfile("STD-GEN-USB-J2K", _J2K),
-    )
-}
 
 
 class ContainerError(CloudPDIError):

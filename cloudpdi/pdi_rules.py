@@ -15,7 +15,6 @@ from __future__ import annotations
 import warnings
 from pathlib import Path, PurePosixPath
 
-from cloudpdi.container import MEDIA_PROFILES, STD_GEN_CD
 from cloudpdi.dicomdir import DICOMDIR_NAME
 from cloudpdi.dicomfile import DicomFileError, HeaderTooLargeError, NotPart10Error
 from cloudpdi.errors import CloudPDIError
@@ -27,6 +26,7 @@ from cloudpdi.fileset import (
     UnsafeFileSetError,
     open_file_set,
 )
+from cloudpdi.media import MEDIA_PROFILES, STD_GEN_CD
 from cloudpdi.pdi_consistency import ConsistencyCheck, check_against_record
 from cloudpdi.pdi_dicomdir import MAX_DICOMDIR_SIZE, Reference, read_dicomdir
 from cloudpdi.pdi_findings import (

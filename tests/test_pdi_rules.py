@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from pydicom import dcmread, dcmwrite
 from pydicom.dataset import Dataset
 
-from cloudpdi.container import MEDIA_PROFILES
 from cloudpdi.fileset import FileSetFormatError
+from cloudpdi.media import MEDIA_PROFILES
 from cloudpdi.pdi_findings import REPORT_FORMAT, FindingSink, Rule, Severity
 from cloudpdi.pdi_instances import attribute_name, attribute_text, read_instance
 from cloudpdi.pdi_rules import (
