@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from pytest_bdd import given, parsers, then, when
 
+from cloudpdi.token import Token
+from cloudpdi.token_input import read_token_file
 from harness.lab import Lab
 from reports import EvidenceKind
 from steps.evidence import EvidenceLog
-from steps.exchange import Exchange, exchange_study
+from steps.exchange import Exchange, exchange_study, send_study
 from steps.referral import Referral, make_referral
 from steps.transfer import Outcome, Transfer, download, make_transfer, megabytes, same_bytes, upload
 
@@ -27,6 +31,37 @@ def a_referral_study(
     )
 
 
+@pytest.fixture
+def transfer_lifetime() -> timedelta | None:
+    """How long a transfer the sending hospital sends lives (None: the sender's default)."""
+    return None
+
+
+@given(
+    parsers.parse(
+        "the sending hospital has sent a referral study of {count:d} {modality} images for "
+        'patient "{name}"'
+    ),
+    target_fixture="token",
+)
+def the_sending_hospital_has_sent(
+    count: int,
+    modality: str,
+    name: str,
+    lab: Lab,
+    tmp_path: Path,
+    conformance_seed: int,
+    evidence: EvidenceLog,
+    transfer_lifetime: timedelta | None,
+) -> Token:
+    """Send a referral and deliver its token to the receiving hospital's inbox; return the token."""
+    referral = a_referral_study(count, modality, name, lab, tmp_path, conformance_seed)
+    exchange = send_study(lab, referral, evidence, transfer_lifetime)
+    if exchange.sent is None:
+        pytest.skip("; ".join(exchange.problems))
+    return read_token_file(exchange.sent.token_files.json)
+
+
 @when("the sending hospital sends the study to the receiving hospital", target_fixture="exchange")
 def the_sending_hospital_sends_the_study(
     lab: Lab, referral: Referral, evidence: EvidenceLog
@@ -41,6 +76,12 @@ def an_encrypted_transfer(size: int, lab: Lab, tmp_path: Path, evidence: Evidenc
     return transfer
 
 
+@pytest.fixture
+def token(transfer: Transfer) -> Token:
+    """The token of the scenario's transfer (a step that sends a study gives its own)."""
+    return transfer.token
+
+
 @when("the sending hospital uploads the transfer to the repository", target_fixture="uploaded")
 def the_sending_hospital_uploads(lab: Lab, transfer: Transfer) -> Outcome:
     return upload(lab, transfer)
@@ -50,8 +91,8 @@ def the_sending_hospital_uploads(lab: Lab, transfer: Transfer) -> Outcome:
     "the receiving hospital downloads the document named in the token",
     target_fixture="downloaded",
 )
-def the_receiving_hospital_downloads(lab: Lab, transfer: Transfer, tmp_path: Path) -> Outcome:
-    return download(lab, transfer.token, tmp_path / "downloaded.cpdi")
+def the_receiving_hospital_downloads(lab: Lab, token: Token, tmp_path: Path) -> Outcome:
+    return download(lab, token, tmp_path / "downloaded.cpdi")
 
 
 @then("the download is the ciphertext as it was uploaded, byte for byte")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from cloudpdi.errors import CloudPDIError
@@ -43,7 +44,10 @@ class Exchange:
     handed: Path | None = None
     token: Token | None = None
     received: ReceiveResult | None = None
-    receive_error: str = ""
+    #: Why the receiving hospital refused the transfer, when it did.
+    refusal: CloudPDIError | None = None
+    #: How many requests the repository had answered when the token was handed over.
+    requests_before: int = 0
     problems: list[str] = field(default_factory=list)
 
     def require_token(self) -> Token:
@@ -64,9 +68,19 @@ class Exchange:
 
 def exchange_study(lab: Lab, referral: Referral, evidence: EvidenceLog) -> Exchange:
     """Send ``referral`` to the receiving hospital of ``lab`` and let it receive the transfer."""
+    exchange = send_study(lab, referral, evidence)
+    receive_handed(lab, exchange, evidence)
+    return exchange
+
+
+def send_study(
+    lab: Lab, referral: Referral, evidence: EvidenceLog, lifetime: timedelta | None = None
+) -> Exchange:
+    """Send ``referral`` and deliver its token to the receiving hospital's token inbox."""
     exchange = Exchange(inbox=lab.root / TOKEN_INBOX)
+    changes = {} if lifetime is None else {"lifetime": lifetime}
     try:
-        sender = lab.sender_config(delivery=[FolderDelivery(exchange.inbox)])
+        sender = lab.sender_config(delivery=[FolderDelivery(exchange.inbox)], **changes)
         exchange.sent = send(sender, referral.study_uid)
     except CloudPDIError as exc:
         exchange.problems.append(f"the sending hospital did not send the study: {exc}")
@@ -74,15 +88,22 @@ def exchange_study(lab: Lab, referral: Referral, evidence: EvidenceLog) -> Excha
         # The issuer's copy names the secret too: it must be redacted even if no hand-off worked.
         evidence.add_secret(read_token_file(exchange.sent.token_files.json).secret)
         _log_deliveries(exchange.sent, evidence)
+    return exchange
+
+
+def receive_handed(lab: Lab, exchange: Exchange, evidence: EvidenceLog) -> None:
+    """Let the receiving hospital take the token from its inbox and receive the transfer."""
+    if lab.recorder is not None:
+        exchange.requests_before = len(lab.recorder.requests)
     _hand_over(lab, exchange, evidence)
     if exchange.handed is not None and exchange.token is not None:
         try:
             exchange.received = receive(lab.receiver_config(), exchange.handed)
         except CloudPDIError as exc:
+            exchange.refusal = exc
             exchange.problems.append(f"the receiving hospital refused the transfer: {exc}")
     if exchange.received is not None:
         evidence.add_validation(exchange.received.validation, RECEIVING, "the received file set")
-    return exchange
 
 
 def _log_deliveries(sent: SendResult, evidence: EvidenceLog) -> None:

@@ -32,7 +32,7 @@ from steps.exchange import RECEIVING, SENDING
 from steps.record import ScenarioRecord
 
 # The step definitions: pytest loads these modules as plugins, so every feature sees them.
-pytest_plugins = ("steps.common", "steps.secrecy")
+pytest_plugins = ("steps.common", "steps.receiving", "steps.retention", "steps.secrecy")
 
 #: Where the bound feature files live (the shipped suite).
 FEATURES_ROOT = default_features_root()

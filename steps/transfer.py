@@ -16,7 +16,7 @@ from pathlib import Path
 from cloudpdi.config_model import DEFAULT_COMMUNITY, DEFAULT_ISSUER, MEGABYTE
 from cloudpdi.envelope import SCHEME_ID, encrypt_stream
 from cloudpdi.errors import CloudPDIError
-from cloudpdi.repository import RepositoryClient
+from cloudpdi.repository import RepositoryClient, RepositoryError
 from cloudpdi.secret import Secret
 from cloudpdi.token import ContentSummary, Token, issue_token, new_document_id
 from harness.lab import RECEIVER_FACILITY, Lab
@@ -38,6 +38,8 @@ class Outcome:
 
     path: Path | None = None
     error: str = ""
+    #: The HTTP status of the refusal, when the repository answered one.
+    status: int | None = None
 
 
 def make_transfer(lab: Lab, size: int, folder: Path) -> Transfer:
@@ -94,6 +96,8 @@ def download(lab: Lab, token: Token, dest: Path) -> Outcome:
     try:
         with RepositoryClient(lab.repository_url, uploader_key=lab.recipient_key) as client:
             client.download(token.document_id, dest, expected_digest=token.content_digest)
+    except RepositoryError as exc:
+        return Outcome(error=f"the repository refused the download: {exc}", status=exc.status)
     except CloudPDIError as exc:
         return Outcome(error=f"the repository refused the download: {exc}")
     return Outcome(path=dest)

@@ -1,0 +1,124 @@
+"""Steps of the receiving hospital: the token handed to it, and what it refuses.
+
+The patient hands over the token the sending hospital delivered to the receiving hospital's
+token inbox; what the receiving hospital refuses is recorded in the :class:`Exchange` and
+judged here, against the repository's spy and the receiving PACS.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from pytest_bdd import given, parsers, then, when
+
+from cloudpdi.errors import CloudPDIError
+from cloudpdi.repository import DocumentGone
+from cloudpdi.seal import load_private_key, load_public_key, seal_token
+from cloudpdi.token import Token, TokenExpired, issue_token
+from harness.lab import Lab
+from reports import EvidenceKind
+from steps.errors import StepError
+from steps.evidence import EvidenceLog
+from steps.exchange import RECEIVING, SENDING, TOKEN_INBOX, Exchange, receive_handed
+
+#: The forms in which a scenario may say the token is handed over, as the inbox holds them.
+FORMS = ("the electronic token",)
+#: What the receiving hospital may be told, and the refusal that tells it.
+REFUSALS: dict[str, type[CloudPDIError]] = {
+    "the token has expired": TokenExpired,
+    "the document is no longer available": DocumentGone,
+}
+
+
+@given(
+    parsers.parse("the patient's token is one whose validity ended {hours:d} hour ago"),
+    target_fixture="token",
+)
+def the_token_validity_ended(hours: int, lab: Lab, token: Token, evidence: EvidenceLog) -> Token:
+    """Put in the inbox the issuer's token for the same document, valid until ``hours`` ago.
+
+    It is issued and sealed as the sending hospital issues every token; only its validity
+    lies in the past, because the receiving hospital's clock cannot be moved on.
+    """
+    ended = datetime.now(UTC) - timedelta(hours=hours)
+    expired = issue_token(
+        community_id=token.community_id,
+        repository=token.repository,
+        document_id=token.document_id,
+        secret=token.secret,
+        envelope_scheme=token.envelope_scheme,
+        content_digest=token.content_digest,
+        issuer=token.issuer,
+        summary=token.summary,
+        recipient=token.recipient,
+        now=ended - (token.expires_at - token.issued_at),
+        expires_at=ended,
+    )
+    sealed = seal_token(
+        expired,
+        issuer_key=load_private_key(lab.issuer_key_path),
+        recipient_public_key=load_public_key(lab.receiver_key_path.with_suffix(".pub.pem")),
+    )
+    inbox = lab.root / TOKEN_INBOX
+    for path in inbox.glob(f"{token.token_id}*"):
+        path.unlink()
+    (inbox / f"{expired.token_id}.jwe").write_text(sealed, encoding="utf-8")
+    evidence.record(
+        EvidenceKind.TOKEN_HANDOFF,
+        actor=f"{SENDING} -> {RECEIVING}",
+        summary=f"token {expired.token_id} for the same document, valid until {hours} h ago, "
+        f"replaced token {token.token_id} in the token inbox",
+    )
+    return expired
+
+
+@when(
+    parsers.parse('the patient hands the token to the receiving hospital as "{form}"'),
+    target_fixture="exchange",
+)
+def the_patient_hands_the_token(form: str, lab: Lab, evidence: EvidenceLog) -> Exchange:
+    if form not in FORMS:
+        raise StepError(f"no way to hand over the token as {form!r} is defined")
+    exchange = Exchange(inbox=lab.root / TOKEN_INBOX)
+    receive_handed(lab, exchange, evidence)
+    return exchange
+
+
+@then("the receiving hospital refuses the transfer")
+def the_receiving_hospital_refuses(exchange: Exchange) -> None:
+    if exchange.token is None:
+        raise StepError(f"the token was not handed over: {'; '.join(exchange.problems)}")
+    assert exchange.received is None, "the receiving hospital received the transfer"
+
+
+@then(parsers.parse('the receiving hospital is told "{message}"'))
+def the_receiving_hospital_is_told(message: str, exchange: Exchange) -> None:
+    if message not in REFUSALS:
+        raise StepError(f"no refusal is defined for {message!r}")
+    refusal = exchange.refusal
+    assert isinstance(refusal, REFUSALS[message]), (
+        f"the receiving hospital was not told {message}: "
+        + ("it refused nothing" if refusal is None else f"{type(refusal).__name__}: {refusal}")
+    )
+
+
+@then("the repository was not asked for the document")
+def the_repository_was_not_asked(lab: Lab, exchange: Exchange, evidence: EvidenceLog) -> None:
+    if lab.recorder is None:
+        raise StepError("the repository has no spy to tell what it was asked")
+    asked = lab.recorder.requests[exchange.requests_before :]
+    evidence.record(
+        EvidenceKind.HTTP,
+        actor="repository",
+        summary=f"received {len(asked)} requests while the receiving hospital had the token",
+    )
+    assert not asked, f"the repository was asked {len(asked)} times: " + ", ".join(
+        f"{request.method} {request.status}" for request in asked
+    )
+
+
+@then("the receiving PACS holds no image of the study")
+def the_receiving_pacs_holds_no_image(lab: Lab) -> None:
+    sent = {record.sop_instance_uid for record in lab.source.instances()}
+    arrived = sent & {record.sop_instance_uid for record in lab.destination.instances()}
+    assert not arrived, f"the receiving PACS holds {len(arrived)} images of the study"

@@ -1,0 +1,112 @@
+"""Steps of expiry and revocation: time passing at the repository, and the uploader withdrawing.
+
+The repository's clock is real time plus the time a scenario lets pass, so that a document
+expires without the scenario waiting for it; the repository reads its clock on every request.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pytest_bdd import given, parsers, then, when
+
+from cloudpdi.errors import CloudPDIError
+from cloudpdi.repository import RepositoryClient
+from cloudpdi.token import Token
+from harness.lab import Lab
+from reports import EvidenceKind
+from steps.evidence import EvidenceLog
+from steps.exchange import SENDING
+from steps.transfer import Outcome
+
+
+class RepositoryClock:
+    """Real time, moved on by the time a scenario lets pass."""
+
+    def __init__(self) -> None:
+        self.passed = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.passed
+
+
+@pytest.fixture
+def repository_clock(lab: Lab) -> RepositoryClock:
+    """The clock of the scenario's repository, which the scenario moves on."""
+    clock = RepositoryClock()
+    lab.repository.config.clock = clock
+    return clock
+
+
+@given(
+    parsers.parse("transfers expire {seconds:d} seconds after they are sent"),
+    target_fixture="transfer_lifetime",
+)
+def transfers_expire(seconds: int) -> timedelta:
+    return timedelta(seconds=seconds)
+
+
+@when(parsers.parse("{seconds:d} seconds pass"))
+def seconds_pass(
+    seconds: int, lab: Lab, repository_clock: RepositoryClock, evidence: EvidenceLog
+) -> None:
+    """Move the repository's clock on, and run its purge as its periodic purge would run."""
+    repository_clock.passed += timedelta(seconds=seconds)
+    purged = lab.repository.repository.purge_expired()
+    evidence.record(
+        EvidenceKind.FILE,
+        actor="repository",
+        summary=f"its clock moved on {seconds} s; its purge deleted {purged.documents} documents",
+        sizes={"documents purged": purged.documents, "uploads purged": purged.uploads},
+    )
+
+
+def revoke(lab: Lab, token: Token, key: str) -> Outcome:
+    """Ask the repository, with the facility key ``key``, to revoke the token's document."""
+    try:
+        with RepositoryClient(lab.repository_url, uploader_key=key) as client:
+            client.delete(token.document_id)
+    except CloudPDIError as exc:
+        return Outcome(error=f"the repository refused the revocation: {exc}")
+    return Outcome()
+
+
+@when("the sending hospital revokes the document", target_fixture="revoked")
+def the_sending_hospital_revokes(lab: Lab, token: Token) -> Outcome:
+    return revoke(lab, token, lab.uploader_key)
+
+
+@given("the sending hospital has revoked the document", target_fixture="revoked")
+def the_sending_hospital_has_revoked(lab: Lab, token: Token) -> Outcome:
+    revoked = revoke(lab, token, lab.uploader_key)
+    if revoked.error:
+        pytest.skip(f"{SENDING} could not revoke the document: {revoked.error}")
+    return revoked
+
+
+@then("the repository refuses the download because the document is gone")
+def the_repository_refuses_the_download(downloaded: Outcome) -> None:
+    assert downloaded.path is None, "the repository served the document"
+    assert downloaded.status == GONE, f"the repository refused otherwise: {downloaded.error}"
+
+
+@then("the repository no longer holds the bytes of the document")
+def the_repository_no_longer_holds_the_bytes(lab: Lab, token: Token, evidence: EvidenceLog) -> None:
+    repository = lab.repository.repository
+    data_dir = lab.repository.config.data_dir
+    keys = set(repository.storage.list_keys())
+    files = [path for path in data_dir.rglob(token.document_id) if path.is_file()]
+    evidence.record(
+        EvidenceKind.FILE,
+        actor="repository",
+        summary=f"looked for the document's bytes: {len(files)} files, "
+        f"{'listed' if token.document_id in keys else 'not listed'} in its storage",
+        detail={"files": [str(path.relative_to(data_dir)) for path in files]},
+    )
+    assert token.document_id not in keys, "the repository's storage still lists the document"
+    assert not files, f"the repository still holds {len(files)} files of the document"
+
+
+#: HTTP 410 Gone (RFC 9110 15.5.11): the repository's answer for an expired or revoked document.
+GONE = 410
