@@ -38,12 +38,13 @@ from harness.demo_checks import (
     SENDING,
     demo_checks,
     run_result,
+    token_needles,
 )
 from harness.lab import Lab, compare_pacs, original_patient_ids
 from harness.progress import progress_bar
 from reports import EvidenceKind, write_reports
 from simulators.receiver import receive
-from simulators.repository import Recorder
+from simulators.repository import Recorder, find_in_requests
 from simulators.sender import SendResult, send
 from steps.evidence import EvidenceLog
 
@@ -91,7 +92,6 @@ def run_demo(out: Path, *, ct: int, mr: int, seed: int) -> int:
     mapping = {DEFAULT_PATIENT.patient_id: LOCAL_PATIENT_ID}
     with Lab(work, patient_mapping=mapping, recorder=Recorder()) as lab:
         _watch(run.evidence, lab)
-        repository = lab.repository_url
         with run.step(LOAD) as loaded:
             studies = generate_demo_studies(
                 work / "study", seed=seed, ct_instances=ct, mr_instances=mr
@@ -105,7 +105,8 @@ def run_demo(out: Path, *, ct: int, mr: int, seed: int) -> int:
                 description="CT/MR referral with letter",
             )
             result = send(sender, studies.study.study_uid, progress=progress_bar)
-            run.evidence.add_secret(read_token_file(Path(result.token_files.json)).secret)
+            token = read_token_file(Path(result.token_files.json))
+            run.evidence.add_secret(token.secret)
             _log_deliveries(run.evidence, result)
             sent.update(result.to_dict())
 
@@ -123,6 +124,8 @@ def run_demo(out: Path, *, ct: int, mr: int, seed: int) -> int:
             comparison = compare_pacs(lab.source, lab.destination)
             kept = _originals_kept(lab, DEFAULT_PATIENT.patient_id)
             compared.update(comparison.to_dict(), original_patient_id_kept=kept)
+        assert lab.recorder is not None
+        token_seen = find_in_requests(lab.recorder, token_needles(token))
 
     checks = demo_checks(
         studies,
@@ -130,7 +133,7 @@ def run_demo(out: Path, *, ct: int, mr: int, seed: int) -> int:
         outcome,
         comparison,
         kept,
-        repository=repository,
+        token_seen_by_repository=token_seen,
         local_patient_id=LOCAL_PATIENT_ID,
     )
     # One verdict for both reports: every check passed, the exchange's own outcome among them.

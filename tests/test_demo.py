@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from junitparser import JUnitXml, TestCase
@@ -11,8 +12,10 @@ from junitparser import JUnitXml, TestCase
 import harness.demo
 from harness.cli import main
 from harness.commands import read_token_file
-from harness.lab import Comparison
+from harness.lab import Comparison, Lab
 from reports import EvidenceKind, Status, exit_code, read_json
+from simulators.faults import Fault
+from simulators.sender import SenderConfig
 from tests.secrecy import secret_forms
 
 #: Each check of the demo and the requirements it proves.
@@ -119,6 +122,23 @@ def test_a_failed_check_fails_the_demo_and_names_the_requirement(
     ]
     assert failed[0].steps[-1].message == "0 missing, 1 changed"
     assert exit_code(result) != 0
+
+
+def test_a_sender_leaking_the_secret_to_the_repository_fails_the_token_route_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    honest = Lab.sender_config
+
+    def leaking(lab: Lab, **changes: Any) -> SenderConfig:
+        return honest(lab, faults=frozenset({Fault.SENDER_LEAKS_SECRET_IN_URL}), **changes)
+
+    monkeypatch.setattr(Lab, "sender_config", leaking)
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--ct-instances", "1", "--mr-instances", "1"]) == 1
+    capsys.readouterr()
+    failed = [t for t in read_json(out / "results.json").tests if t.status is Status.FAILED]
+    assert [test.id for test in failed] == ["demo/token-route"]
+    assert "url: the secret in base64url" in failed[0].steps[-1].message
 
 
 def test_demo_reruns_in_its_own_folder_but_never_clears_a_foreign_one(
