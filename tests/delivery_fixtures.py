@@ -6,7 +6,6 @@ what it was sent; ``answers`` scripts failures first (e.g. 503 then the normal 2
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,13 +16,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from simulators.asgi_server import BackgroundServer
-
-
-def free_port() -> int:
-    """Return a loopback TCP port that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

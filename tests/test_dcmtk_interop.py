@@ -20,7 +20,7 @@ from fixtures.dataset import make_study
 from fixtures.studies import generate_study
 from simulators.pacs import PacsSimulator
 from tests.pacs_samples import SampleStudy, file_dataset_bytes, pacs, sample_study
-from tests.tools import DCMTK_ENV, dcmtk
+from tests.tools import DCMTK_ENV, dcmtk, free_port, stop_process
 
 __all__ = ["pacs", "sample_study"]
 
@@ -37,18 +37,12 @@ def _run(*command: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
     return result
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def storescp(tmp_path: Path) -> Iterator[tuple[str, int, Path]]:
     """A dcmtk storescp in bit-preserving mode: (AE title, port, folder it writes into)."""
     out = tmp_path / "storescp"
     out.mkdir()
-    port = _free_port()
+    port = free_port()
     command = [dcmtk("storescp"), "+B", "-aet", "STORESCP", "-od", str(out), str(port)]
     process = subprocess.Popen(
         command, env=DCMTK_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -64,12 +58,7 @@ def storescp(tmp_path: Path) -> Iterator[tuple[str, int, Path]]:
             time.sleep(0.05)
         yield "STORESCP", port, out
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)
 
 
 def _by_uid(paths: list[Path]) -> dict[str, bytes]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +19,7 @@ from cloudpdi.dimse_ae import MAX_PRESENTATION_CONTEXTS
 from cloudpdi.dimse_files import is_safe_uid
 from cloudpdi.dimse_store import _batches, _File
 from tests.pacs_samples import SampleStudy, sample_study
+from tests.tools import free_port
 
 __all__ = ["sample_study"]
 
@@ -35,12 +35,6 @@ def _peer(handlers: list, *, contexts: list[tuple[str, list[str]]]) -> Iterator[
         yield dimse.DicomPeer("BARE", "127.0.0.1", server.server_address[1])
     finally:
         server.shutdown()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.parametrize(
@@ -82,7 +76,7 @@ def test_safe_uids(uid: str, safe: bool):
 
 def test_unreachable_peer_raises_association_error():
     with pytest.raises(dimse.AssociationError, match="unreachable"):
-        dimse.echo(dimse.DicomPeer("NOBODY", "127.0.0.1", _free_port()))
+        dimse.echo(dimse.DicomPeer("NOBODY", "127.0.0.1", free_port()))
 
 
 def test_peer_without_the_service_raises_context_refused(sample_study: SampleStudy):

@@ -31,6 +31,7 @@ from cloudpdi.seal import generate_facility_key, public_key_pem, save_private_ke
 from fixtures.studies import DEFAULT_PATIENT, DemoStudies, generate_demo_studies
 from harness.lab import RECEIVER_FACILITY, content_digest, original_patient_ids
 from tests.test_dcmtk_interop import storescp
+from tests.tools import stop_process
 
 __all__ = ["storescp"]
 
@@ -65,20 +66,9 @@ def start(argv: Sequence[str], log: Path, marker: str) -> tuple[subprocess.Popen
         if found:
             return process, found[0]
         if process.poll() is not None or time.monotonic() > deadline:
-            stop(process)
+            stop_process(process, START_WAIT)
             pytest.fail(f"{argv[:2]} did not print {marker!r}:\n" + "\n".join(lines[-20:]))
         time.sleep(0.05)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Terminate a server and wait for it; kill it if it does not stop in time."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=START_WAIT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=START_WAIT)
 
 
 def run(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -161,7 +151,7 @@ def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
         def serve(name: str, argv: list[str], marker: str) -> list[str]:
             """Start ``cloudpdi serve argv``; return the words of its listening line."""
             process, line = start(["serve", *argv, "--port", "0"], root / f"{name}.log", marker)
-            servers.callback(stop, process)
+            servers.callback(stop_process, process, START_WAIT)
             return line.split()
 
         listening = "PACS listening on"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,23 +18,17 @@ from cloudpdi.repository import DocumentGone, RepositoryClient
 from simulators.repository import RepositoryServer, S3Config, find_in_storage
 from simulators.repository.storage import S3Storage
 from tests.repository_fixtures import KEYS, Clock, digest_of, make_config
-from tests.tools import require_tool
+from tests.tools import free_port, require_tool, stop_process
 
 START_TIMEOUT = 20.0
 PART = 5 << 20  # the smallest part S3 accepts
 CREDENTIALS = {"access_key_id": "testing", "secret_access_key": "testing"}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
     """A moto_server process on a free loopback port, stopped after the module's tests."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [require_tool("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
@@ -54,12 +47,7 @@ def endpoint() -> Iterator[str]:
                 time.sleep(0.1)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 @pytest.fixture

@@ -39,9 +39,10 @@ from simulators.sender import (
     UploadUnauthorized,
     send,
 )
-from tests.delivery_fixtures import free_port, running_inbox
+from tests.delivery_fixtures import running_inbox
 from tests.pacs_samples import file_dataset_bytes
 from tests.secrecy import secret_needles
+from tests.tools import free_port
 
 ISSUER = Facility(id="1310000001", name="sending hospital")
 RECIPIENT = Facility(id="1310000002", name="receiving hospital")

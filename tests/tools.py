@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import socket
 import subprocess
 from typing import NoReturn
 
@@ -14,6 +15,28 @@ import pytest
 #: small DIMSE response waits for a delayed ACK (about 40 ms per instance).
 DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
 _VERSION_TIMEOUT = 60
+
+
+#: Seconds a stopped server process gets to exit before it is killed.
+STOP_WAIT = 10.0
+
+
+def free_port() -> int:
+    """Return a loopback TCP port that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = STOP_WAIT) -> None:
+    """Terminate a server process and wait for it; kill it if it does not stop in time."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)
 
 
 def require_tool(name: str) -> str:
