@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,15 @@ from pydicom.tag import Tag
 
 from cloudpdi.config_model import DEFAULT_COMMUNITY, DEFAULT_ISSUER, DEFAULT_RECIPIENT
 from cloudpdi.reconcile import ReconcileConfig, ReconcileMode
-from cloudpdi.seal import generate_facility_key, public_key_pem, save_private_key
+from cloudpdi.seal import (
+    generate_facility_key,
+    load_private_key,
+    load_public_key,
+    public_key_pem,
+    save_private_key,
+    seal_token,
+)
+from cloudpdi.token import Token, issue_token
 from harness.commands import DEFAULT_INSTITUTION
 from simulators.delivery import FolderDelivery
 from simulators.pacs import PacsConfig, PacsSimulator
@@ -125,6 +134,31 @@ class Lab:
             delivery=[FolderDelivery(self.root / "token-inbox")],
         )
         return replace(config, **changes) if changes else config
+
+    def reissued(
+        self, token: Token, *, issued_at: datetime, expires_at: datetime
+    ) -> tuple[Token, str]:
+        """The issuer's token for the same document with another validity window, and its
+        sealed form, signed and sealed to the receiver as the sender seals every token."""
+        token = issue_token(
+            community_id=token.community_id,
+            repository=token.repository,
+            document_id=token.document_id,
+            secret=token.secret,
+            envelope_scheme=token.envelope_scheme,
+            content_digest=token.content_digest,
+            issuer=token.issuer,
+            summary=token.summary,
+            recipient=token.recipient,
+            now=issued_at,
+            expires_at=expires_at,
+        )
+        sealed = seal_token(
+            token,
+            issuer_key=load_private_key(self.issuer_key_path),
+            recipient_public_key=load_public_key(self.receiver_key_path.with_suffix(".pub.pem")),
+        )
+        return token, sealed
 
     def receiver_config(self, **changes: Any) -> ReceiverConfig:
         """The receiving hospital: repository to destination PACS, patients reconciled."""

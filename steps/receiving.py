@@ -13,8 +13,7 @@ from pytest_bdd import given, parsers, then, when
 
 from cloudpdi.errors import CloudPDIError
 from cloudpdi.repository import DocumentGone
-from cloudpdi.seal import load_private_key, load_public_key, seal_token
-from cloudpdi.token import Token, TokenExpired, issue_token
+from cloudpdi.token import Token, TokenExpired
 from harness.lab import Lab
 from reports import EvidenceKind
 from steps.errors import StepError
@@ -41,23 +40,8 @@ def the_token_validity_ended(hours: int, lab: Lab, token: Token, evidence: Evide
     lies in the past, because the receiving hospital's clock cannot be moved on.
     """
     ended = datetime.now(UTC) - timedelta(hours=hours)
-    expired = issue_token(
-        community_id=token.community_id,
-        repository=token.repository,
-        document_id=token.document_id,
-        secret=token.secret,
-        envelope_scheme=token.envelope_scheme,
-        content_digest=token.content_digest,
-        issuer=token.issuer,
-        summary=token.summary,
-        recipient=token.recipient,
-        now=ended - (token.expires_at - token.issued_at),
-        expires_at=ended,
-    )
-    sealed = seal_token(
-        expired,
-        issuer_key=load_private_key(lab.issuer_key_path),
-        recipient_public_key=load_public_key(lab.receiver_key_path.with_suffix(".pub.pem")),
+    expired, sealed = lab.reissued(
+        token, issued_at=ended - (token.expires_at - token.issued_at), expires_at=ended
     )
     inbox = lab.root / TOKEN_INBOX
     for path in inbox.glob(f"{token.token_id}*"):

@@ -22,8 +22,7 @@ from pydicom import dcmread
 
 from cloudpdi.config_model import DEFAULT_COMMUNITY, DEFAULT_ISSUER
 from cloudpdi.repository import DocumentGone, RepositoryAuthError, RepositoryClient
-from cloudpdi.seal import load_private_key, load_public_key, seal_token
-from cloudpdi.token import Token, TokenExpired, issue_token
+from cloudpdi.token import Token, TokenExpired
 from fixtures.studies import DEFAULT_PATIENT, DemoStudies, generate_demo_studies
 from harness.commands import read_token_file
 from harness.lab import (
@@ -332,24 +331,7 @@ def test_receiver_refuses_an_expired_token_before_any_download(
     # The issuer's token for the same document, issued two hours ago for one hour, sealed
     # and signed as the issuer seals every token: its expires-at lies in the past.
     issued = datetime.now(UTC) - timedelta(hours=2)
-    expired = issue_token(
-        community_id=valid.community_id,
-        repository=valid.repository,
-        document_id=valid.document_id,
-        secret=valid.secret,
-        envelope_scheme=valid.envelope_scheme,
-        content_digest=valid.content_digest,
-        issuer=valid.issuer,
-        summary=valid.summary,
-        recipient=valid.recipient,
-        now=issued,
-        expires_at=issued + timedelta(hours=1),
-    )
-    sealed = seal_token(
-        expired,
-        issuer_key=load_private_key(lab.issuer_key_path),
-        recipient_public_key=load_public_key(lab.receiver_key_path.with_suffix(".pub.pem")),
-    )
+    expired, sealed = lab.reissued(valid, issued_at=issued, expires_at=issued + timedelta(hours=1))
     recorder = repository.config.recorder
     assert recorder is not None
     recorder.clear()
