@@ -28,7 +28,7 @@ from cloudpdi.slip import (
 from cloudpdi.token import Token, TokenTooLarge
 from tests.secrecy import secret_forms
 from tests.test_token import assert_no_leak, sample_token
-from tests.tools import require_tool
+from tests.tools import missing, require_tool
 
 DEJAVU = next((path for path in SANS_FONT_PATHS if Path(path).is_file()), None)
 
@@ -159,18 +159,21 @@ def test_slip_fields_show_the_token_but_not_its_secret() -> None:
     assert "Recipient" not in labels
 
 
-@pytest.mark.skipif(DEJAVU is None, reason="DejaVu Sans is not installed")
+@pytest.mark.external
 def test_characters_no_font_has_become_question_marks() -> None:
+    if DEJAVU is None:
+        missing("DejaVu Sans is not installed (Debian: fonts-dejavu-core)")
     latin_only = Typeface([DEJAVU], 30)
     assert "".join(run for run, _ in latin_only.runs("胸部 CT")) == "?? CT"
     default_only = Typeface([None], 30)
     assert "".join(run for run, _ in default_only.runs("胸部 CT")) == "?? CT"
 
 
+@pytest.mark.external
 def test_a_cjk_font_draws_japanese_when_installed() -> None:
     cjk = find_cjk_font()
     if cjk is None:
-        pytest.skip("no Japanese font is installed (Debian: fonts-noto-cjk or fonts-ipafont)")
+        missing("no Japanese font is installed (Debian: fonts-ipafont-gothic)")
     face = Typeface([DEJAVU, cjk], 30)
     runs = face.runs("胸部 CT")
     assert "".join(run for run, _ in runs) == "胸部 CT"

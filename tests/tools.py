@@ -46,7 +46,7 @@ def require_tool(name: str) -> str:
     """
     path = shutil.which(name)
     if path is None:
-        _missing(f"{name} is not installed (bash .ci/run installs it)")
+        missing(f"{name} is not installed (bash .ci/run installs it)")
     return path
 
 
@@ -59,7 +59,7 @@ def dcmtk(name: str) -> str:
     require_tool(name)
     path = _dcmtk_path(name)
     if path is None:
-        _missing(f"{name} on PATH is not dcmtk's (pynetdicom installs one of the same name)")
+        missing(f"{name} on PATH is not dcmtk's (pynetdicom installs one of the same name)")
     return path
 
 
@@ -77,7 +77,8 @@ def _dcmtk_path(name: str) -> str | None:
     return None
 
 
-def _missing(reason: str) -> NoReturn:
+def missing(reason: str) -> NoReturn:
+    """Fail in CI, which installs every tool and font the tests need; skip elsewhere."""
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(reason)
     pytest.skip(reason)
