@@ -9,9 +9,10 @@ is the Then steps' job, so a refusal makes a check fail instead of stopping the 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from cloudpdi.errors import CloudPDIError
 from cloudpdi.token import Token
@@ -29,6 +30,8 @@ from steps.referral import Referral
 TOKEN_INBOX = "token-inbox"  # noqa: S105 - a folder name, not a password
 SENDING = "sending hospital"
 RECEIVING = "receiving hospital"
+#: Fields of an actor's configuration a scenario changes, by name.
+Changes = Mapping[str, Any]
 # Electronic token files in the order the receiving hospital prefers them: sealed, then plain.
 _ELECTRONIC = ("*.jwe", "*.json")
 
@@ -66,21 +69,30 @@ class Exchange:
         return "; ".join(self.problems) or "no reason given"
 
 
-def exchange_study(lab: Lab, referral: Referral, evidence: EvidenceLog) -> Exchange:
-    """Send ``referral`` to the receiving hospital of ``lab`` and let it receive the transfer."""
-    exchange = send_study(lab, referral, evidence)
-    receive_handed(lab, exchange, evidence)
+def exchange_study(
+    lab: Lab,
+    referral: Referral,
+    evidence: EvidenceLog,
+    sending: Changes | None = None,
+    receiving: Changes | None = None,
+) -> Exchange:
+    """Send ``referral`` to the receiving hospital of ``lab`` and let it receive the transfer.
+
+    ``sending`` and ``receiving`` are what the scenario's Given steps changed in how the
+    sending and the receiving hospital work (fields of their configurations).
+    """
+    exchange = send_study(lab, referral, evidence, sending)
+    receive_handed(lab, exchange, evidence, receiving)
     return exchange
 
 
 def send_study(
-    lab: Lab, referral: Referral, evidence: EvidenceLog, lifetime: timedelta | None = None
+    lab: Lab, referral: Referral, evidence: EvidenceLog, changes: Changes | None = None
 ) -> Exchange:
     """Send ``referral`` and deliver its token to the receiving hospital's token inbox."""
     exchange = Exchange(inbox=lab.root / TOKEN_INBOX)
-    changes = {} if lifetime is None else {"lifetime": lifetime}
     try:
-        sender = lab.sender_config(delivery=[FolderDelivery(exchange.inbox)], **changes)
+        sender = lab.sender_config(delivery=[FolderDelivery(exchange.inbox)], **(changes or {}))
         exchange.sent = send(sender, referral.study_uid)
     except CloudPDIError as exc:
         exchange.problems.append(f"the sending hospital did not send the study: {exc}")
@@ -91,14 +103,16 @@ def send_study(
     return exchange
 
 
-def receive_handed(lab: Lab, exchange: Exchange, evidence: EvidenceLog) -> None:
+def receive_handed(
+    lab: Lab, exchange: Exchange, evidence: EvidenceLog, changes: Changes | None = None
+) -> None:
     """Let the receiving hospital take the token from its inbox and receive the transfer."""
     if lab.recorder is not None:
         exchange.requests_before = len(lab.recorder.requests)
     _hand_over(lab, exchange, evidence)
     if exchange.handed is not None and exchange.token is not None:
         try:
-            exchange.received = receive(lab.receiver_config(), exchange.handed)
+            exchange.received = receive(lab.receiver_config(**(changes or {})), exchange.handed)
         except CloudPDIError as exc:
             exchange.refusal = exc
             exchange.problems.append(f"the receiving hospital refused the transfer: {exc}")

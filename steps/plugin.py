@@ -31,8 +31,14 @@ from steps.evidence import EvidenceLog
 from steps.exchange import RECEIVING, SENDING
 from steps.record import ScenarioRecord
 
-# The step definitions: pytest loads these modules as plugins, so every feature sees them.
-pytest_plugins = ("steps.common", "steps.receiving", "steps.retention", "steps.secrecy")
+#: The folder of the step definitions: pytest loads each module there as a plugin, so every
+#: feature sees every step, and a new module of steps needs no registration.
+DEFINITIONS = Path(__file__).resolve().parent / "definitions"
+pytest_plugins = tuple(
+    f"steps.definitions.{path.stem}"
+    for path in sorted(DEFINITIONS.glob("*.py"))
+    if path.stem != "__init__"
+)
 
 #: Where the bound feature files live (the shipped suite).
 FEATURES_ROOT = default_features_root()

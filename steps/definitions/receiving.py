@@ -8,6 +8,7 @@ judged here, against the repository's spy and the receiving PACS.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pytest_bdd import given, parsers, then, when
 
@@ -60,11 +61,13 @@ def the_token_validity_ended(hours: int, lab: Lab, token: Token, evidence: Evide
     parsers.parse('the patient hands the token to the receiving hospital as "{form}"'),
     target_fixture="exchange",
 )
-def the_patient_hands_the_token(form: str, lab: Lab, evidence: EvidenceLog) -> Exchange:
+def the_patient_hands_the_token(
+    form: str, lab: Lab, evidence: EvidenceLog, receiving: dict[str, Any]
+) -> Exchange:
     if form not in FORMS:
         raise StepError(f"no way to hand over the token as {form!r} is defined")
     exchange = Exchange(inbox=lab.root / TOKEN_INBOX)
-    receive_handed(lab, exchange, evidence)
+    receive_handed(lab, exchange, evidence, receiving)
     return exchange
 
 

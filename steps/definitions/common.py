@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pytest_bdd import given, parsers, then, when
@@ -32,9 +32,19 @@ def a_referral_study(
 
 
 @pytest.fixture
-def transfer_lifetime() -> timedelta | None:
-    """How long a transfer the sending hospital sends lives (None: the sender's default)."""
-    return None
+def sending() -> dict[str, Any]:
+    """What the scenario's Given steps change in how the sending hospital works.
+
+    Keys are fields of the simulated sender's configuration. Every step that makes the sending
+    hospital send applies them, so a Given step states a behaviour once, in one place.
+    """
+    return {}
+
+
+@pytest.fixture
+def receiving() -> dict[str, Any]:
+    """What the scenario's Given steps change in how the receiving hospital works (its fields)."""
+    return {}
 
 
 @given(
@@ -52,11 +62,11 @@ def the_sending_hospital_has_sent(
     tmp_path: Path,
     conformance_seed: int,
     evidence: EvidenceLog,
-    transfer_lifetime: timedelta | None,
+    sending: dict[str, Any],
 ) -> Token:
     """Send a referral and deliver its token to the receiving hospital's inbox; return the token."""
     referral = a_referral_study(count, modality, name, lab, tmp_path, conformance_seed)
-    exchange = send_study(lab, referral, evidence, transfer_lifetime)
+    exchange = send_study(lab, referral, evidence, sending)
     if exchange.sent is None:
         pytest.skip("; ".join(exchange.problems))
     return read_token_file(exchange.sent.token_files.json)
@@ -64,9 +74,13 @@ def the_sending_hospital_has_sent(
 
 @when("the sending hospital sends the study to the receiving hospital", target_fixture="exchange")
 def the_sending_hospital_sends_the_study(
-    lab: Lab, referral: Referral, evidence: EvidenceLog
+    lab: Lab,
+    referral: Referral,
+    evidence: EvidenceLog,
+    sending: dict[str, Any],
+    receiving: dict[str, Any],
 ) -> Exchange:
-    return exchange_study(lab, referral, evidence)
+    return exchange_study(lab, referral, evidence, sending, receiving)
 
 
 @given(parsers.parse("an encrypted transfer of {size:d} MB"), target_fixture="transfer")

@@ -7,6 +7,7 @@ expires without the scenario waiting for it; the repository reads its clock on e
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from pytest_bdd import given, parsers, then, when
@@ -39,12 +40,9 @@ def repository_clock(lab: Lab) -> RepositoryClock:
     return clock
 
 
-@given(
-    parsers.parse("transfers expire {seconds:d} seconds after they are sent"),
-    target_fixture="transfer_lifetime",
-)
-def transfers_expire(seconds: int) -> timedelta:
-    return timedelta(seconds=seconds)
+@given(parsers.parse("transfers expire {seconds:d} seconds after they are sent"))
+def transfers_expire(seconds: int, sending: dict[str, Any]) -> None:
+    sending["lifetime"] = timedelta(seconds=seconds)
 
 
 @when(parsers.parse("{seconds:d} seconds pass"))
