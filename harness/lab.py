@@ -20,7 +20,11 @@ from typing import Any
 from pydicom import dcmread
 from pydicom.tag import Tag
 
-from cloudpdi.config_model import DEFAULT_COMMUNITY, DEFAULT_ISSUER, DEFAULT_RECIPIENT
+from cloudpdi.config import RunConfig, resolve_secret
+from cloudpdi.config_actors import ClientTls, RepositorySut, SimulatedPacs
+from cloudpdi.config_model import DEFAULT_RECIPIENT, FacilityConfig
+from cloudpdi.config_model import PacsConfig as PacsActor
+from cloudpdi.errors import CloudPDIError
 from cloudpdi.reconcile import ReconcileConfig, ReconcileMode
 from cloudpdi.seal import (
     generate_facility_key,
@@ -35,6 +39,7 @@ from harness.commands import DEFAULT_INSTITUTION
 from simulators.delivery import FolderDelivery
 from simulators.pacs import PacsConfig, PacsSimulator
 from simulators.receiver import ReceiverConfig
+from simulators.recording_proxy import RecordingProxy
 from simulators.repository import Recorder, RepositoryConfig, RepositoryServer
 from simulators.sender import SenderConfig
 
@@ -65,8 +70,18 @@ class Comparison:
         }
 
 
+class ActorUnderTest(CloudPDIError):
+    """A step needs to look inside an actor that the run tests from outside only."""
+
+
 class Lab:
-    """Source PACS, repository and destination PACS, with the keys and configs that join them."""
+    """Source PACS, repository and destination PACS, with the keys and configs that join them.
+
+    ``config`` (a run configuration) says where each simulated actor listens, which facilities,
+    keys and community the exchange uses, and which actor is a system under test: a repository
+    under test is reached through a recording proxy (so the spy still sees every request), and
+    asking for its insides (:attr:`repository`) raises :class:`ActorUnderTest`.
+    """
 
     def __init__(
         self,
@@ -74,12 +89,19 @@ class Lab:
         *,
         patient_mapping: Mapping[str, str] | None = None,
         recorder: Recorder | None = None,
+        config: RunConfig | None = None,
     ) -> None:
         self.root = root
         self.patient_mapping = dict(patient_mapping or {})
         self.recorder = recorder
-        self.uploader_key = secrets.token_urlsafe(32)
-        self.recipient_key = secrets.token_urlsafe(32)
+        self.config = config or RunConfig.default()
+        facilities = self.config.facilities
+        self.issuer = facilities.issuer.facility
+        self.recipient = facilities.recipient.facility
+        self.community_id = self.config.community.id
+        self.uploader_key = _bearer_key(facilities.issuer)
+        self.recipient_key = _bearer_key(facilities.recipient)
+        self._repository: RepositoryServer | None = None
         self._stack = ExitStack()
 
     def __enter__(self) -> Lab:
@@ -93,30 +115,62 @@ class Lab:
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
 
+    @property
+    def repository(self) -> RepositoryServer:
+        """The simulated repository; a repository under test cannot be looked into."""
+        if self._repository is None:
+            raise ActorUnderTest(
+                "this check looks inside the repository, and the repository under test is "
+                "observed from outside only"
+            )
+        return self._repository
+
+    @property
+    def repository_under_test(self) -> bool:
+        """Tell whether the repository is a system under test (reached through the proxy)."""
+        return isinstance(self.config.repository, RepositorySut)
+
     def _start(self) -> None:
         keys = self.root / "keys"
         keys.mkdir(parents=True, exist_ok=True)
-        self.issuer_key_path = _facility_key(keys, "issuer")
-        self.receiver_key_path = _facility_key(keys, "receiver")
+        facilities = self.config.facilities
+        self.issuer_key_path, self.issuer_public_key_path = _key_pair(
+            facilities.issuer, keys, "issuer"
+        )
+        self.receiver_key_path, self.receiver_public_key_path = _key_pair(
+            facilities.recipient, keys, "receiver"
+        )
         self.source = self._stack.enter_context(
-            PacsSimulator(PacsConfig(storage_dir=self.root / "source-pacs", ae_title="SOURCE_PACS"))
+            PacsSimulator(_pacs_config(self.config.source_pacs, self.root / "source-pacs"))
         )
         self.destination = self._stack.enter_context(
-            PacsSimulator(PacsConfig(storage_dir=self.root / "dest-pacs", ae_title="DEST_PACS"))
+            PacsSimulator(_pacs_config(self.config.destination_pacs, self.root / "dest-pacs"))
         )
-        self.repository = self._stack.enter_context(
-            RepositoryServer(
-                RepositoryConfig(
-                    data_dir=self.root / "repository",
-                    uploader_keys={
-                        DEFAULT_ISSUER.id: self.uploader_key,
-                        RECEIVER_FACILITY.id: self.recipient_key,
-                    },
-                    recorder=self.recorder,
-                )
+        repository = self.config.repository
+        if isinstance(repository, RepositorySut):
+            proxy = RecordingProxy(
+                repository.url,
+                self.recorder or Recorder(),
+                verify=str(repository.tls.ca_bundle) if repository.tls.ca_bundle else True,
+                cert=_client_cert(repository.tls),
+                timeout=self.config.run.timeouts.network,
+            )
+            self.repository_url = self._stack.enter_context(proxy).base_url
+            return
+        server = RepositoryServer(
+            RepositoryConfig(
+                data_dir=self.root / "repository",
+                uploader_keys={
+                    self.issuer.id: self.uploader_key,
+                    self.recipient.id: self.recipient_key,
+                },
+                recorder=self.recorder,
+                host=repository.host,
+                port=repository.port,
             )
         )
-        self.repository_url = self.repository.base_url
+        self._repository = self._stack.enter_context(server)
+        self.repository_url = server.base_url
 
     def sender_config(self, **changes: Any) -> SenderConfig:
         """The sending hospital: source PACS to repository, token sealed to the receiver."""
@@ -124,13 +178,13 @@ class Lab:
             source_pacs=self.source.peer,
             repository_url=self.repository_url,
             uploader_key=self.uploader_key,
-            community_id=DEFAULT_COMMUNITY,
-            issuer=DEFAULT_ISSUER,
+            community_id=self.community_id,
+            issuer=self.issuer,
             institution=DEFAULT_INSTITUTION,
             work_dir=self.root / "sender",
-            recipient=RECEIVER_FACILITY,
+            recipient=self.recipient,
             issuer_key_path=self.issuer_key_path,
-            recipient_public_key_path=self.receiver_key_path.with_suffix(".pub.pem"),
+            recipient_public_key_path=self.receiver_public_key_path,
             delivery=[FolderDelivery(self.root / "token-inbox")],
         )
         return replace(config, **changes) if changes else config
@@ -153,10 +207,12 @@ class Lab:
             now=issued_at,
             expires_at=expires_at,
         )
+        if self.issuer_key_path is None:
+            raise ActorUnderTest("the sending hospital's signing key is not the harness's")
         sealed = seal_token(
             token,
             issuer_key=load_private_key(self.issuer_key_path),
-            recipient_public_key=load_public_key(self.receiver_key_path.with_suffix(".pub.pem")),
+            recipient_public_key=load_public_key(self.receiver_public_key_path),
         )
         return token, sealed
 
@@ -172,11 +228,14 @@ class Lab:
             else ReconcileConfig()
         )
         config = ReceiverConfig(
-            facility=RECEIVER_FACILITY,
+            facility=self.recipient,
             output_dir=self.root / "received",
             facility_key_path=self.receiver_key_path,
-            trusted_issuers={DEFAULT_ISSUER.id: self.issuer_key_path.with_suffix(".pub.pem")},
-            community_directory={DEFAULT_COMMUNITY: self.repository_url},
+            trusted_issuers={self.issuer.id: self.issuer_public_key_path},
+            community_directory={
+                **self.config.community.directory,
+                self.community_id: self.repository_url,
+            },
             recipient_key=self.recipient_key,
             destination_pacs=self.destination.peer,
             reconciliation=reconciliation,
@@ -215,10 +274,49 @@ def original_patient_ids(path: Path) -> Iterator[str]:
         yield str(item.PatientID)
 
 
-def _facility_key(folder: Path, name: str) -> Path:
+def _facility_key(folder: Path, name: str) -> tuple[Path, Path]:
     """Make a P-256 facility key pair: ``name.pem`` (private, 0600) and ``name.pub.pem``."""
     private = folder / f"{name}.pem"
     key = generate_facility_key()
     save_private_key(key, private)
-    private.with_suffix(".pub.pem").write_text(public_key_pem(key), encoding="utf-8")
-    return private
+    public = private.with_suffix(".pub.pem")
+    public.write_text(public_key_pem(key), encoding="utf-8")
+    return private, public
+
+
+def _key_pair(facility: FacilityConfig, folder: Path, name: str) -> tuple[Path | None, Path]:
+    """The facility's configured key pair; a fresh pair when the configuration names none.
+
+    A facility played by a system under test may give its public key only: its private key
+    stays with the product, and the harness cannot sign or open in its name.
+    """
+    if facility.private_key is None and facility.public_key is None:
+        return _facility_key(folder, name)
+    if facility.public_key is not None:
+        return facility.private_key, facility.public_key
+    assert facility.private_key is not None
+    public = folder / f"{name}.pub.pem"
+    public.write_text(public_key_pem(load_private_key(facility.private_key)), encoding="utf-8")
+    return facility.private_key, public
+
+
+def _bearer_key(facility: FacilityConfig) -> str:
+    """The facility's repository bearer key: the configured one, else a fresh one."""
+    if facility.bearer_key is None:
+        return secrets.token_urlsafe(32)
+    return resolve_secret(facility.bearer_key)
+
+
+def _pacs_config(actor: PacsActor, storage_dir: Path) -> PacsConfig:
+    """A simulated PACS where the run configuration says it listens."""
+    if not isinstance(actor, SimulatedPacs):
+        raise ActorUnderTest(f"the {actor.name} under test is not supported as a PACS yet")
+    return PacsConfig(
+        storage_dir=storage_dir, ae_title=actor.ae_title, host=actor.host, port=actor.port
+    )
+
+
+def _client_cert(tls: ClientTls) -> tuple[str, str] | None:
+    if tls.client_cert is None or tls.client_key is None:
+        return None
+    return str(tls.client_cert), str(tls.client_key)

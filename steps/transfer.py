@@ -13,13 +13,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from cloudpdi.config_model import DEFAULT_COMMUNITY, DEFAULT_ISSUER, MEGABYTE
+from cloudpdi.config_model import MEGABYTE
 from cloudpdi.envelope import SCHEME_ID, encrypt_stream
 from cloudpdi.errors import CloudPDIError
 from cloudpdi.repository import RepositoryClient, RepositoryError
 from cloudpdi.secret import Secret
 from cloudpdi.token import ContentSummary, Token, issue_token, new_document_id
-from harness.lab import RECEIVER_FACILITY, Lab
+from harness.lab import Lab
 
 _BLOCK = 1 << 20
 
@@ -54,17 +54,17 @@ def make_transfer(lab: Lab, size: int, folder: Path) -> Transfer:
         encrypted = encrypt_stream(src, sink, secret, document_id)
     plaintext.unlink()
     token = issue_token(
-        community_id=DEFAULT_COMMUNITY,
+        community_id=lab.community_id,
         repository=lab.repository_url,
         document_id=document_id,
         secret=secret,
         envelope_scheme=SCHEME_ID,
         content_digest=encrypted.digest,
-        issuer=DEFAULT_ISSUER,
+        issuer=lab.issuer,
         summary=ContentSummary(
             (), study_count=0, instance_count=0, document_count=1, total_bytes=size
         ),
-        recipient=RECEIVER_FACILITY,
+        recipient=lab.recipient,
     )
     return Transfer(token, ciphertext)
 
@@ -84,7 +84,7 @@ def upload(lab: Lab, transfer: Transfer) -> Outcome:
                 transfer.ciphertext,
                 token.content_digest,
                 expires=token.expires_at,
-                recipient=RECEIVER_FACILITY.id,
+                recipient=lab.recipient.id,
             )
     except CloudPDIError as exc:
         return Outcome(error=f"the repository refused the upload: {exc}")
