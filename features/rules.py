@@ -153,6 +153,14 @@ def _scenario_problems(scenario: Scenario, catalog: Catalog) -> Iterable[str]:
         yield f"{where}: {scenario.name}: has no Then step, so it cannot fail"
     if scenario.examples and not scenario.examples_count:
         yield f"{where}: {scenario.name}: has examples without rows, so it never runs"
+    for block in scenario.examples:
+        # pytest-bdd makes an examples tag a marker as it stands: a colon cannot be in one.
+        for tag in block.tags:
+            if tag.startswith((ACTOR_PREFIX, OPTION_PREFIX)):
+                yield (
+                    f"{where}: {scenario.name}: @{tag} is on the examples {block.name!r}; "
+                    "put it on the scenario (one outline per actor and option)"
+                )
     columns = {column for block in scenario.examples for row in block.rows for column in row}
     for text in (scenario.name, *(step.text for step in scenario.steps)):
         for name in PLACEHOLDER.findall(text):

@@ -296,6 +296,20 @@ def test_outline_rules_can_fail(catalog) -> None:
     assert any("examples without rows" in p for p in _problems(empty, catalog))
 
 
+def test_option_and_actor_tags_on_examples_are_reported(catalog) -> None:
+    outline = GOOD.replace("Scenario:", "Scenario Outline:").replace(
+        "refuses the transfer", "refuses the transfer <how>"
+    )
+    for tag in ("@option:core", "@actor:receiver"):
+        moved = outline.replace(f"{tag} ", "", 1) + f"\n    {tag}\n    Examples: x\n"
+        moved += "      | how |\n      | now |\n"
+        problems = _problems(moved, catalog)
+        assert any(f"{tag} is on the examples 'x'" in p for p in problems), problems
+    # Requirement tags on an examples block are markers pytest-bdd can apply.
+    kept = outline + "\n    @CPDI-RCV-01\n    Examples: x\n      | how |\n      | now |\n"
+    assert _problems(kept, catalog) == []
+
+
 def test_two_cases_with_one_name_are_reported(catalog) -> None:
     twice = GOOD + "\n" + GOOD.split("\n", 1)[1]
     assert any("two cases have this name" in p for p in _problems(twice, catalog))

@@ -3,24 +3,25 @@ Feature: One token, three forms
   and all three carry the same items. A patient carries the printed token slip with its QR
   code; a hospital sends the electronic token sealed to the receiving hospital's key.
 
-  @actor:sender @HIT-FMT-01 @required
+  @actor:sender @HIT-FMT-01 @CPDI-TOK-05 @option:token-slip @required
   Scenario Outline: The sender's <form> carries the same token as every other form
     Given a referral study of 3 CT images for patient "山田 太郎"
     And the receiving hospital has published its key for sealed tokens
     When the sending hospital sends the study to the receiving hospital
     Then the <form> carries the same token items as every other form of the token
 
-    @option:token-slip @CPDI-TOK-05
     Examples: printed and symbol forms
       | form                            |
       | QR code on the token slip       |
       | words printed on the token slip |
       | code for typing by hand         |
 
-    @option:sealed-token @CPDI-TOK-04
-    Examples: electronic form
-      | form                    |
-      | sealed electronic token |
+  @actor:sender @HIT-FMT-01 @CPDI-TOK-04 @option:sealed-token @required
+  Scenario: The sender's sealed electronic token carries the same token as every other form
+    Given a referral study of 3 CT images for patient "山田 太郎"
+    And the receiving hospital has published its key for sealed tokens
+    When the sending hospital sends the study to the receiving hospital
+    Then the sealed electronic token carries the same token items as every other form of the token
 
   @actor:sender @CPDI-TOK-04 @option:sealed-token @required
   Scenario: The electronic token is sealed to the receiving hospital
@@ -30,7 +31,7 @@ Feature: One token, three forms
     Then only the receiving hospital's key opens the sealed electronic token
     And the sealed electronic token is signed by the sending hospital
 
-  @actor:receiver @HIT-FMT-01 @required
+  @actor:receiver @HIT-FMT-01 @CPDI-TOK-05 @option:token-slip @required
   Scenario Outline: The receiver accepts the token as <form>
     Given the receiving hospital knows patient "山田 太郎" as local patient ID "R0001234"
     And the receiving hospital has published its key for sealed tokens
@@ -38,17 +39,19 @@ Feature: One token, three forms
     When the patient hands the token to the receiving hospital as <form>
     Then the receiving PACS holds 3 images of the study
 
-    @option:token-slip @CPDI-TOK-05
     Examples: what the patient carries
       | form                                  |
       | "a scan of the printed token slip"    |
       | "a photo of the token slip's QR code" |
       | "the code typed in by hand"           |
 
-    @option:sealed-token @CPDI-TOK-04
-    Examples: what the sending hospital sends
-      | form                          |
-      | "the sealed electronic token" |
+  @actor:receiver @HIT-FMT-01 @CPDI-TOK-04 @option:sealed-token @required
+  Scenario: The receiver accepts the token as "the sealed electronic token"
+    Given the receiving hospital knows patient "山田 太郎" as local patient ID "R0001234"
+    And the receiving hospital has published its key for sealed tokens
+    And the sending hospital has sent a referral study of 3 CT images for patient "山田 太郎"
+    When the patient hands the token to the receiving hospital as "the sealed electronic token"
+    Then the receiving PACS holds 3 images of the study
 
   @actor:receiver @HIT-FMT-01 @option:token-slip @required
   Scenario: A code typed in by hand with one character wrong is refused
