@@ -1,0 +1,58 @@
+"""What the receiving hospital may be told, and how to judge, on the exchange, that it was.
+
+A scenario says ``the receiving hospital is told "<message>"``; :data:`TOLD` maps each message
+to a judge. A judge reads the exchange (and the lab, to compare with what was sent), returns
+what the receiving hospital was told in its own words, for the evidence, and raises an
+``AssertionError`` when it was not told. The receiving hospital is told something in one of
+two ways: it refused the transfer with an error of a given class (:func:`refused_with`), or its
+receive report says it (:func:`reported`). Add one entry to :data:`TOLD` per message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from cloudpdi.errors import CloudPDIError
+from cloudpdi.repository import DocumentGone
+from cloudpdi.token import TokenExpired
+from harness.lab import Lab
+from simulators.receiver import ReceiveResult
+from steps.exchange import Exchange
+
+#: Judges that the receiving hospital was told something: returns what it was told.
+Judge = Callable[[Lab, Exchange], str]
+#: Picks, from a receive report, the entries that tell the message (none: not told).
+Entries = Callable[[Lab, ReceiveResult], Sequence[str]]
+
+
+def refused_with(error: type[CloudPDIError]) -> Judge:
+    """Judge by the refusal: the receiving hospital refused the transfer with ``error``."""
+
+    def judge(lab: Lab, exchange: Exchange) -> str:
+        refusal = exchange.refusal
+        assert isinstance(refusal, error), (
+            f"the receiving hospital was not refused with {error.__name__}: "
+            + ("it refused nothing" if refusal is None else f"{type(refusal).__name__}: {refusal}")
+        )
+        return f"refused: {type(refusal).__name__}: {refusal}"
+
+    return judge
+
+
+def reported(what: str, entries: Entries) -> Judge:
+    """Judge by the receive report: it must hold at least one of the entries that tell ``what``."""
+
+    def judge(lab: Lab, exchange: Exchange) -> str:
+        result = exchange.require_received()
+        found = entries(lab, result)
+        assert found, f"the receive report does not say {what}"
+        return f"the receive report says {what}: " + "; ".join(found)
+
+    return judge
+
+
+#: How to judge each message the receiving hospital may be told, by message.
+TOLD: dict[str, Judge] = {
+    "the token has expired": refused_with(TokenExpired),
+    "the document is no longer available": refused_with(DocumentGone),
+}
