@@ -100,17 +100,31 @@ def public_key_pem(key: ECKey) -> str:
 
 def seal_token(token: Token, *, issuer_key: ECKey, recipient_public_key: ECKey) -> str:
     """Sign ``token`` with the issuer's key and encrypt it to the recipient: a compact JWE."""
+    signed = sign_token_text(to_json(token), issuer_key=issuer_key)
+    return seal_signed(signed, recipient_public_key=recipient_public_key)
+
+
+def sign_token_text(text: str, *, issuer_key: ECKey) -> str:
+    """Sign token text with the issuer's key: a compact JWS, its ``kid`` the key's thumbprint.
+
+    :func:`seal_token` signs the canonical JSON of a valid token; signing other text is for a
+    harness that must show a receiver refuses a broken token even when it is properly signed.
+    """
     if not issuer_key.is_private or issuer_key.curve_name != CURVE:
         raise FacilityKeyError(f"the issuer key must be a {CURVE} private key")
-    if recipient_public_key.curve_name != CURVE:
-        raise FacilityKeyError(f"the recipient key must be a {CURVE} key")
-    recipient = _public(recipient_public_key)
-    signed = jws.serialize_compact(
+    return jws.serialize_compact(
         {"alg": SIGNATURE_ALGORITHM, "typ": SIGNED_TYPE, "kid": issuer_key.thumbprint()},
-        to_json(token).encode("utf-8"),
+        text.encode("utf-8"),
         issuer_key,
         algorithms=[SIGNATURE_ALGORITHM],
     )
+
+
+def seal_signed(signed: str, *, recipient_public_key: ECKey) -> str:
+    """Encrypt a signed token (compact JWS text) to the recipient's key: a compact JWE."""
+    if recipient_public_key.curve_name != CURVE:
+        raise FacilityKeyError(f"the recipient key must be a {CURVE} key")
+    recipient = _public(recipient_public_key)
     header = {
         "alg": KEY_AGREEMENT,
         "enc": CONTENT_ENCRYPTION,

@@ -2,8 +2,9 @@
 
 Steps, in this order (CPDI-RCV-01):
 
-1. read the token (compact text, JSON, sealed, or a QR image) and check it is valid now and
-   for this facility, before anything is downloaded;
+1. read the token (compact text, JSON, sealed, or a QR image) and check it is valid now, for
+   this facility, and names an envelope scheme this receiver knows, before anything is
+   downloaded;
 2. find the repository of the token's community in the community directory;
 3. download the ciphertext resumably, checking its digest against the token's;
 4. decrypt, verify every chunk, extract safely and validate the PDI file set
@@ -28,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from cloudpdi.envelope import get_scheme
 from cloudpdi.errors import CloudPDIError
 from cloudpdi.package import UnpackResult, unpack
 from cloudpdi.reconcile import ReconcileConfig, Reconciliation
@@ -117,6 +119,8 @@ def receive(
             keys = SealKeys.load(config.facility_key_path, config.trusted_issuers)
         token = read_token(token_source, keys=keys)
         check_token(token, recipient_id=config.facility.id)
+        # A payload sealed by a scheme we cannot open is not worth downloading (HIT-ITEM-01).
+        get_scheme(token.envelope_scheme)
     repository = repository_for(config, token)
     file_set = config.output_dir / token.token_id
     report = config.output_dir / f"{token.token_id}{REPORT_SUFFIX}"

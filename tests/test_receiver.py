@@ -18,7 +18,7 @@ import pytest
 
 from cloudpdi.container import Institution
 from cloudpdi.envelope import SCHEME_ID, encrypt_stream
-from cloudpdi.envelope_base import EnvelopeAuthenticationError
+from cloudpdi.envelope_base import EnvelopeAuthenticationError, EnvelopeFormatError
 from cloudpdi.package import pack
 from cloudpdi.pdi_rules import validate_file_set
 from cloudpdi.reconcile import ReconcileConfig, ReconcileMode
@@ -276,6 +276,17 @@ def test_a_token_for_another_facility_is_refused_before_any_download(
     with pytest.raises(TokenRecipientError):
         receive(receiver_config(tmp_path, repository, pacs), foreign)
     assert downloads_of(repository, foreign) == 0
+    assert pacs.count == 0
+
+
+def test_a_token_naming_an_unknown_envelope_scheme_is_refused_before_any_download(
+    tmp_path: Path, repository: RepositoryServer, token: Token, pacs: PacsSimulator
+) -> None:
+    unknown = replace(token, envelope_scheme="cpdi-undefined/9")
+    before = downloads_of(repository, token)
+    with pytest.raises(EnvelopeFormatError, match="unknown envelope scheme"):
+        receive(receiver_config(tmp_path, repository, pacs), unknown)
+    assert downloads_of(repository, token) == before
     assert pacs.count == 0
 
 

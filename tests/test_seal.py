@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +23,9 @@ from cloudpdi.seal import (
     parse_public_key,
     public_key_pem,
     save_private_key,
+    seal_signed,
     seal_token,
+    sign_token_text,
     unseal_token,
 )
 from cloudpdi.token import (
@@ -152,6 +155,25 @@ def test_a_signed_payload_that_is_not_a_token_is_malformed() -> None:
     header = {"alg": KEY_AGREEMENT, "enc": CONTENT_ENCRYPTION}
     sealed = jwe.encrypt_compact(header, signed, RECIPIENT, algorithms=[KEY_AGREEMENT, "A256GCM"])
     with pytest.raises(TokenMalformed, match="lacks"):
+        _unseal(sealed)
+
+
+def test_signing_and_sealing_token_text_is_sealing_the_token() -> None:
+    token = sample_token()
+    recipient = parse_public_key(public_key_pem(RECIPIENT))
+    signed = sign_token_text(to_json(token), issuer_key=ISSUER)
+    assert _unseal(seal_signed(signed, recipient_public_key=recipient)) == token
+    with pytest.raises(FacilityKeyError):
+        sign_token_text(to_json(token), issuer_key=recipient)
+
+
+def test_a_properly_signed_and_sealed_broken_token_is_still_malformed() -> None:
+    # What a harness makes to show a receiver checks every item, not just the signature.
+    document = json.loads(to_json(sample_token()))
+    del document["document_id"]
+    signed = sign_token_text(json.dumps(document), issuer_key=ISSUER)
+    sealed = seal_signed(signed, recipient_public_key=parse_public_key(public_key_pem(RECIPIENT)))
+    with pytest.raises(TokenMalformed, match="lacks document_id"):
         _unseal(sealed)
 
 
