@@ -3,7 +3,8 @@
 The QR code holds exactly the canonical compact text (:func:`cloudpdi.compact.to_compact`) in
 alphanumeric mode at error correction level M. The slip is an A5 page at 300 dpi with the
 QR code, the issuer, expiry and content summary, and the compact text in check groups for
-typing by hand; the secret appears only inside those two, which is what a slip is for.
+typing by hand; the secret appears only inside those two, which is what a slip is for. As a
+PDF it also carries its words as text (:mod:`cloudpdi.slip_pdf`).
 
 Japanese text is drawn with a CJK font when one is installed (found with fontconfig or at
 the Debian paths below); characters no installed font can draw are printed as ``?``.
@@ -22,6 +23,7 @@ import segno
 from PIL import Image, ImageDraw, ImageFont
 
 from cloudpdi.compact import GROUP_LENGTH
+from cloudpdi.slip_pdf import PrintedLine, write_slip_pdf
 from cloudpdi.token import Token, TokenTooLarge, format_timestamp, group_compact, to_compact
 
 #: QR error correction level: 15 % of the symbol may be damaged (a folded or stained slip).
@@ -306,7 +308,11 @@ def _qr_image(qr: segno.QRCode, module_pixels: int) -> Image.Image:
 
 def render_slip(token: Token, *, fonts: SlipFonts | None = None) -> Image.Image:
     """Return the token slip as an RGB image at 300 dpi: A5, taller only if the token is huge."""
-    fonts = fonts or SlipFonts.find()
+    return _draw_slip(token, fonts or SlipFonts.find())[0]
+
+
+def _draw_slip(token: Token, fonts: SlipFonts) -> tuple[Image.Image, list[PrintedLine]]:
+    """Draw the slip; return it with every line of text as drawn, for the PDF's text layer."""
     text = to_compact(token)
     qr = _qr(text)
     page_width, page_height = A5_PIXELS
@@ -321,28 +327,36 @@ def render_slip(token: Token, *, fonts: SlipFonts | None = None) -> Image.Image:
     height = max(page_height, 2 * MARGIN + text_height + 60 + qr_image.height)
     page = Image.new("RGB", (page_width, height), "white")
     canvas = ImageDraw.Draw(page)
+    printed: list[PrintedLine] = []
+
+    def draw(line: _Line, y: float) -> None:
+        baseline = y - line.face.size * 0.35
+        line.face.draw(canvas, MARGIN, baseline, line.text, line.fill)
+        width = line.face.width(line.text)
+        printed.append(PrintedLine(line.text, MARGIN, baseline, line.face.size, width))
+
     y = MARGIN
     for line in top:
         y += line.height
-        line.face.draw(canvas, MARGIN, y - line.face.size * 0.35, line.text, line.fill)
+        draw(line, y)
     y += 30
     page.paste(qr_image, ((page_width - qr_image.width) // 2, y))
     y += qr_image.height + 30
     for line in bottom:
         y += line.height
-        line.face.draw(canvas, MARGIN, y - line.face.size * 0.35, line.text, line.fill)
-    return page
+        draw(line, y)
+    return page, printed
 
 
 def write_slip(
     token: Token, path: str | os.PathLike[str], *, fonts: SlipFonts | None = None
 ) -> None:
-    """Write the printable token slip as PNG or PDF, chosen by the file suffix."""
+    """Write the printable token slip as PNG or PDF (with its words as text), by file suffix."""
     kind = Path(path).suffix.lower()
     if kind not in (".png", ".pdf"):
         raise ValueError("a token slip is written as .png or .pdf")
-    image = render_slip(token, fonts=fonts)
+    image, printed = _draw_slip(token, fonts or SlipFonts.find())
     if kind == ".pdf":
-        image.save(path, "PDF", resolution=DPI)
+        write_slip_pdf(image, printed, DPI, path)
     else:
         image.save(path, "PNG", dpi=(DPI, DPI))

@@ -143,6 +143,27 @@ def test_slip_pdf_is_one_a5_page(tmp_path: Path) -> None:
     assert abs(height_mm - 210) < 1
 
 
+def test_slip_pdf_carries_its_printed_words_as_text_and_its_qr_code(tmp_path: Path) -> None:
+    token = sample_token()
+    path = tmp_path / "slip.pdf"
+    write_slip(token, path)
+    words = _pdf_tool("pdftotext", "-enc", "UTF-8", str(path), "-")
+    for label, value in slip_fields(token):
+        assert f"{label}: {value}" in words  # Japanese names too
+    assert "".join(words.partition("HT1:")[2].split()) == to_compact(token).removeprefix("HT1:")
+    _pdf_tool("pdftoppm", "-r", "150", "-png", "-singlefile", str(path), str(tmp_path / "page"))
+    assert _zbar(tmp_path / "page.png") == to_compact(token)
+
+
+def _pdf_tool(name: str, *arguments: str) -> str:
+    """Run a poppler tool; return what it printed, failing on any complaint about the file."""
+    result = subprocess.run(
+        [require_tool(name), *arguments], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0 and not result.stderr, result.stderr
+    return result.stdout
+
+
 def test_slip_fields_show_the_token_but_not_its_secret() -> None:
     token = sample_token()
     shown = " ".join(f"{label} {value}" for label, value in slip_fields(token))
