@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from cloudpdi.errors import CloudPDIError
-from cloudpdi.repository import DocumentGone
+from cloudpdi.repository import DigestMismatch, DocumentGone
 from cloudpdi.token import TokenExpired
-from harness.lab import Lab
+from harness.lab import ActorUnderTest, Lab
 from simulators.receiver import ReceiveResult
 from steps.exchange import Exchange
+from steps.patients import needs_matching
 
 #: Judges that the receiving hospital was told something: returns what it was told.
 Judge = Callable[[Lab, Exchange], str]
@@ -29,6 +30,11 @@ def refused_with(error: type[CloudPDIError]) -> Judge:
     """Judge by the refusal: the receiving hospital refused the transfer with ``error``."""
 
     def judge(lab: Lab, exchange: Exchange) -> str:
+        if exchange.taken_by_sut is not None:
+            raise ActorUnderTest(
+                "what a receiving hospital under test is told shows in its own user interface, "
+                "which the harness does not see"
+            )
         refusal = exchange.refusal
         assert isinstance(refusal, error), (
             f"the receiving hospital was not refused with {error.__name__}: "
@@ -55,4 +61,7 @@ def reported(what: str, entries: Entries) -> Judge:
 TOLD: dict[str, Judge] = {
     "the token has expired": refused_with(TokenExpired),
     "the document is no longer available": refused_with(DocumentGone),
+    # Refused as it was downloaded, by the token's digest: before decrypting any of it.
+    "the download is damaged": refused_with(DigestMismatch),
+    "the patient needs matching": reported("that the patient needs matching", needs_matching),
 }

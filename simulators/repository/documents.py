@@ -153,7 +153,7 @@ class Document(HTTPEndpoint):
     async def get(self, request: Request) -> Response:
         """Stream the document, or the one byte range asked for."""
         repository = repository_of(request)
-        record = self._readable(request)
+        record, read = repository.served(self._readable(request))
         span = parse_range(request.headers.get("range"), record.size)
         if span is not None and request.headers.get("if-range", _etag(record)) != _etag(record):
             span = None
@@ -167,7 +167,7 @@ class Document(HTTPEndpoint):
 
         def pieces() -> Iterator[bytes]:
             if end > start:
-                yield from repository.storage.read(record.document_id, start, end)
+                yield from read(start, end)
             # A download counts once the document's last byte went out (a resumed one counts once).
             if end == record.size:
                 repository.metadata.count_download(record.document_id)
@@ -179,7 +179,7 @@ class Document(HTTPEndpoint):
 
     async def head(self, request: Request) -> Response:
         """Answer what a GET would, without the body."""
-        record = self._readable(request)
+        record, _ = repository_of(request).served(self._readable(request))
         headers = _representation_headers(record)
         headers["Content-Length"] = str(record.size)
         headers["Content-Digest"] = digest_field(record.digest)

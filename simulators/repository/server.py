@@ -12,6 +12,7 @@ from simulators.asgi_server import (
     ServerTls,
     serve_until_stopped,
 )
+from simulators.repository.alteration import Alteration, AlteredDocuments
 from simulators.repository.app import create_app
 from simulators.repository.config import RepositoryConfig, TlsConfig
 from simulators.repository.service import Repository
@@ -43,6 +44,10 @@ class RepositoryServer(BackgroundServer):
             name="repository server",
             error=RepositoryServerError,
         )
+
+    def alter_downloads(self, alteration: Alteration | None) -> None:
+        """Serve every document altered so from now on (None: as uploaded again); tests only."""
+        self.repository.alteration = None if alteration is None else AlteredDocuments(alteration)
 
     def stop(self) -> None:
         """Stop serving, wait for the thread, close the databases."""

@@ -7,12 +7,14 @@ import os
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import anyio
 
 from cloudpdi.repository_wire import is_document_id
 from simulators.faults import Fault
+from simulators.repository.alteration import AlteredDocuments, Reader
 from simulators.repository.audit import AuditLog
 from simulators.repository.auth import Authenticator, Identity, forbidden, require_facility
 from simulators.repository.config import RepositoryConfig
@@ -61,6 +63,8 @@ class Repository:
         # One PATCH at a time per upload: a client retrying after a dropped connection may race
         # the request the server is still finishing.
         self.upload_locks: dict[str, anyio.Lock] = {}
+        #: Test-only: what the repository does to every document as it serves it (None: nothing).
+        self.alteration: AlteredDocuments | None = None
 
     def now(self) -> datetime:
         """Return the repository's idea of now (tests move it to test expiry)."""
@@ -127,6 +131,14 @@ class Repository:
         if recipient is not None and require_facility(identity) != recipient:
             raise forbidden("this document is for another facility")
         return record
+
+    def served(self, record: DocumentRecord) -> tuple[DocumentRecord, Reader]:
+        """Return the document as it is served, and how to read its bytes from start to end."""
+        if self.alteration is None:
+            return record, partial(self.storage.read, record.document_id)
+        return self.alteration.serve(
+            record, lambda: b"".join(self.storage.read(record.document_id))
+        )
 
     def existing(self, document_id: str) -> DocumentRecord:
         """Return the record of a document that can still be read; else 404 or 410."""
