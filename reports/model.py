@@ -57,6 +57,8 @@ class EvidenceKind(StrEnum):
     TOKEN_HANDOFF = "token-handoff"  # noqa: S105 - a kind of evidence, not a password
     VALIDATOR_FINDING = "validator-finding"
     FILE = "file"
+    #: A hook run or an operator prompt that made a system under test act.
+    TRIGGER = "trigger"
 
 
 @dataclass(frozen=True)

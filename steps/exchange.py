@@ -17,14 +17,15 @@ from typing import Any
 from cloudpdi.errors import CloudPDIError
 from cloudpdi.token import Token
 from cloudpdi.token_input import SealKeys, read_token_file
-from harness.lab import Lab
+from harness.drive import take
+from harness.lab import ActorUnderTest, Lab
 from reports import EvidenceKind
 from simulators.delivery import FolderDelivery
 from simulators.receiver import ReceiveResult, receive
 from simulators.sender import SendResult, send
-from steps.errors import StepError
 from steps.evidence import EvidenceLog
 from steps.referral import Referral
+from steps.sut import receive_by_sut, receiver_under_test, send_by_sut, sender_under_test
 
 #: The receiving hospital's token inbox, inside the scenario's lab folder.
 TOKEN_INBOX = "token-inbox"  # noqa: S105 - a folder name, not a password
@@ -32,8 +33,8 @@ SENDING = "sending hospital"
 RECEIVING = "receiving hospital"
 #: Fields of an actor's configuration a scenario changes, by name.
 Changes = Mapping[str, Any]
-# Electronic token files in the order the receiving hospital prefers them: sealed, then plain.
-_ELECTRONIC = ("*.jwe", "*.json")
+# Token files in the order the receiving hospital prefers them: sealed, plain, text, a QR image.
+_ELECTRONIC = ("*.jwe", "*.json", "*.txt", "*.png")
 
 
 @dataclass
@@ -41,14 +42,18 @@ class Exchange:
     """What came of sending a referral, side by side with what each actor refused."""
 
     inbox: Path
+    #: What the simulated sending hospital did (None when the sender is under test).
     sent: SendResult | None = None
-    send_error: str = ""
+    #: The sending hospital's own copy of the token it issued (as delivered, for a SUT).
+    issued: Path | None = None
     #: The token file the receiving hospital took from its inbox, and the token it read there.
     handed: Path | None = None
     token: Token | None = None
     received: ReceiveResult | None = None
     #: Why the receiving hospital refused the transfer, when it did.
     refusal: CloudPDIError | None = None
+    #: Whether a receiving hospital under test took the transfer (None: it is simulated).
+    taken_by_sut: bool | None = None
     #: How many requests the repository had answered when the token was handed over.
     requests_before: int = 0
     problems: list[str] = field(default_factory=list)
@@ -61,6 +66,11 @@ class Exchange:
 
     def require_received(self) -> ReceiveResult:
         """Return what the receiving hospital received; fail the check if it received nothing."""
+        if self.taken_by_sut is not None:
+            raise ActorUnderTest(
+                "this check reads the receiving hospital's own report, and the receiving "
+                "hospital under test is judged by what reaches its PACS only"
+            )
         if self.received is None:
             raise AssertionError(f"the receiving hospital received nothing: {self._why()}")
         return self.received
@@ -91,14 +101,28 @@ def send_study(
 ) -> Exchange:
     """Send ``referral`` and deliver its token to the receiving hospital's token inbox."""
     exchange = Exchange(inbox=lab.root / TOKEN_INBOX)
+    sut = sender_under_test(lab)
+    if sut is not None:
+        exchange.issued = send_by_sut(lab, sut, referral, exchange, changes or {}, evidence)
+        if exchange.issued is not None:
+            _learn_secret(lab, exchange.issued, evidence)
+            delivered = take(exchange.issued, exchange.inbox)
+            evidence.record(
+                EvidenceKind.TOKEN_HANDOFF,
+                actor=f"{SENDING} -> {RECEIVING}",
+                summary=f"the token the sending hospital delivered went to the token inbox as "
+                f"{delivered.name}",
+            )
+        return exchange
     try:
         sender = lab.sender_config(delivery=[FolderDelivery(exchange.inbox)], **(changes or {}))
         exchange.sent = send(sender, referral.study_uid)
     except CloudPDIError as exc:
         exchange.problems.append(f"the sending hospital did not send the study: {exc}")
     if exchange.sent is not None:
+        exchange.issued = exchange.sent.token_files.json
         # The issuer's copy names the secret too: it must be redacted even if no hand-off worked.
-        evidence.add_secret(read_token_file(exchange.sent.token_files.json).secret)
+        evidence.add_secret(read_token_file(exchange.issued).secret)
         _log_deliveries(exchange.sent, evidence)
     return exchange
 
@@ -110,6 +134,13 @@ def receive_handed(
     if lab.recorder is not None:
         exchange.requests_before = len(lab.recorder.requests)
     _hand_over(lab, exchange, evidence)
+    sut = receiver_under_test(lab)
+    if sut is not None:
+        if exchange.handed is not None and exchange.token is not None:
+            exchange.taken_by_sut = receive_by_sut(lab, sut, exchange, changes or {}, evidence)
+            if not exchange.taken_by_sut:
+                exchange.problems.append("the receiving hospital did not take the transfer")
+        return
     if exchange.handed is not None and exchange.token is not None:
         try:
             exchange.received = receive(lab.receiver_config(**(changes or {})), exchange.handed)
@@ -118,6 +149,23 @@ def receive_handed(
             exchange.problems.append(f"the receiving hospital refused the transfer: {exc}")
     if exchange.received is not None:
         evidence.add_validation(exchange.received.validation, RECEIVING, "the received file set")
+
+
+def _learn_secret(lab: Lab, token_file: Path, evidence: EvidenceLog) -> None:
+    """Add the secret of a token file to what the evidence redacts, if the harness can read it."""
+    try:
+        evidence.add_secret(read_token_file(token_file, keys=receiver_keys(lab)).secret)
+    except CloudPDIError:
+        # An unreadable token holds no secret the harness could know; the Then steps judge it.
+        return
+
+
+def receiver_keys(lab: Lab) -> SealKeys | None:
+    """The keys the receiving hospital opens sealed tokens with (None: the harness has none)."""
+    receiver = lab.receiver_config()
+    if receiver.facility_key_path is None:
+        return None
+    return SealKeys.load(receiver.facility_key_path, receiver.trusted_issuers)
 
 
 def _log_deliveries(sent: SendResult, evidence: EvidenceLog) -> None:
@@ -139,10 +187,12 @@ def _hand_over(lab: Lab, exchange: Exchange, evidence: EvidenceLog) -> None:
         exchange.problems.append("no electronic token arrived in its token inbox")
         return
     exchange.handed = found[0]
-    receiver = lab.receiver_config()
-    if receiver.facility_key_path is None:
-        raise StepError("the receiving hospital has no key to open sealed tokens with")
-    keys = SealKeys.load(receiver.facility_key_path, receiver.trusted_issuers)
+    keys = receiver_keys(lab)
+    if keys is None and exchange.handed.suffix == ".jwe":
+        raise ActorUnderTest(
+            "the token is sealed to the receiving facility, and the run configuration gives the "
+            "harness no private key of that facility ([facilities.recipient] private_key)"
+        )
     content = exchange.handed.read_bytes()
     try:
         exchange.token = read_token_file(exchange.handed, keys=keys)

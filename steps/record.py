@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from features.spec import Case
+from harness.lab import ActorUnderTest
 from reports import NotRunCause, Status, StepResult, TestInstance
 from steps.evidence import EvidenceLog
 
@@ -27,7 +28,10 @@ NOT_REACHED = "not reached: the scenario stopped before this step"
 
 
 def blame(error: BaseException) -> Status:
-    """Return FAILED for a check that failed (an assertion), ERROR for anything else."""
+    """Return FAILED for a check that failed (an assertion), NOT_RUN for a check that cannot
+    look at a system under test, ERROR for anything else."""
+    if isinstance(error, ActorUnderTest):
+        return Status.NOT_RUN
     failed_check = isinstance(error, AssertionError | pytest.fail.Exception)
     return Status.FAILED if failed_check else Status.ERROR
 

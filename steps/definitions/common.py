@@ -14,7 +14,7 @@ from cloudpdi.token_input import read_token_file
 from harness.lab import Lab
 from reports import EvidenceKind
 from steps.evidence import EvidenceLog
-from steps.exchange import Exchange, exchange_study, send_study
+from steps.exchange import Exchange, exchange_study, receiver_keys, send_study
 from steps.referral import Referral, make_referral
 from steps.transfer import Outcome, Transfer, download, make_transfer, megabytes, same_bytes, upload
 
@@ -67,9 +67,9 @@ def the_sending_hospital_has_sent(
     """Send a referral and deliver its token to the receiving hospital's inbox; return the token."""
     referral = a_referral_study(count, modality, name, lab, tmp_path, conformance_seed)
     exchange = send_study(lab, referral, evidence, sending)
-    if exchange.sent is None:
+    if exchange.issued is None:
         pytest.skip("; ".join(exchange.problems))
-    return read_token_file(exchange.sent.token_files.json)
+    return read_token_file(exchange.issued, keys=receiver_keys(lab))
 
 
 @when("the sending hospital sends the study to the receiving hospital", target_fixture="exchange")

@@ -70,6 +70,9 @@ def the_patient_hands_the_token(
 def the_receiving_hospital_refuses(exchange: Exchange) -> None:
     if exchange.token is None:
         raise StepError(f"the token was not handed over: {'; '.join(exchange.problems)}")
+    if exchange.taken_by_sut is not None:
+        assert not exchange.taken_by_sut, "the receiving hospital took the transfer"
+        return
     received = exchange.received
     # A file set refused whole is kept aside with a report: refused too, though not raised.
     assert received is None or received.outcome is Outcome.REFUSED, (

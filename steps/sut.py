@@ -1,0 +1,176 @@
+"""The sending or receiving hospital played by a system under test, driven from outside.
+
+A scenario's steps do not know whether a hospital is simulated: :mod:`steps.exchange` asks this
+module when the run configuration puts the sender or the receiver under test. The SUT is told
+what to do through its trigger (:mod:`harness.drive`); the harness then waits for its effect:
+
+- a sender under test takes the study from the simulated source PACS, uploads to the run's
+  repository and delivers its token to the token inbox the configuration names, where the
+  harness waits for it; the token then goes on to the (simulated) receiving hospital;
+- a receiver under test gets the token file (a hook's last argument), downloads from the run's
+  repository and imports into the simulated destination PACS, which the Then steps judge.
+
+What only a simulated actor can show (how it was configured, what it logged) is not asked of a
+SUT: :class:`~harness.lab.ActorUnderTest` makes such a case NOT RUN with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from contextlib import ExitStack
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cloudpdi.config_actors import Hook, HttpInbox, ReceiverSut, SenderSut
+from harness.drive import POLL_INTERVAL, Triggered, environment, pull, take, wait_for_file
+from harness.lab import ActorUnderTest, Lab
+from reports import EvidenceKind
+from simulators.token_dropbox import TokenDropbox
+from steps.evidence import EvidenceLog
+
+if TYPE_CHECKING:
+    from steps.exchange import Exchange
+    from steps.referral import Referral
+
+#: What a scenario may change in how a sending hospital under test works: it is told these.
+TOLD_TO_SENDER = frozenset({"lifetime", "documents"})
+SENDER_UNDER_TEST = "sending hospital under test"
+RECEIVER_UNDER_TEST = "receiving hospital under test"
+
+
+def sender_under_test(lab: Lab) -> SenderSut | None:
+    """The sender under test of the lab's run, if the sender is one."""
+    sender = lab.config.sender
+    return sender if isinstance(sender, SenderSut) else None
+
+
+def receiver_under_test(lab: Lab) -> ReceiverSut | None:
+    """The receiver under test of the lab's run, if the receiver is one."""
+    receiver = lab.config.receiver
+    return receiver if isinstance(receiver, ReceiverSut) else None
+
+
+def send_by_sut(
+    lab: Lab,
+    sut: SenderSut,
+    referral: Referral,
+    exchange: Exchange,
+    changes: Mapping[str, Any],
+    evidence: EvidenceLog,
+) -> Path | None:
+    """Make the sender under test send ``referral``; return the token file it delivered."""
+    untold = sorted(set(changes) - TOLD_TO_SENDER)
+    if untold:
+        raise ActorUnderTest(
+            "the scenario changes how the sending hospital works "
+            f"({', '.join(untold)}), which a sender under test is not told"
+        )
+    lifetime: timedelta | None = changes.get("lifetime")
+    documents = [str(path) for path in changes.get("documents", ())]
+    with ExitStack() as stack:
+        inbox = sut.token_inbox
+        dropbox = None
+        if isinstance(inbox, HttpInbox):
+            dropbox = stack.enter_context(
+                TokenDropbox(lab.root / "sut-token-inbox", host=inbox.host, port=inbox.port)
+            )
+            where = dropbox.tokens_url
+        else:
+            where = str(inbox.path)
+        variables = environment(
+            {
+                "STUDY_UID": referral.study_uid,
+                "SOURCE_PACS": str(lab.source.peer),
+                "REPOSITORY_URL": lab.repository_url,
+                "COMMUNITY_ID": lab.community_id,
+                "RECIPIENT_ID": lab.recipient.id,
+                "RECIPIENT_NAME": lab.recipient.name,
+                "RECIPIENT_PUBLIC_KEY": str(lab.receiver_public_key_path),
+                "TOKEN_INBOX": where,
+                "LIFETIME_SECONDS": str(int(lifetime.total_seconds())) if lifetime else None,
+                "DOCUMENTS": os.pathsep.join(documents) or None,
+            }
+        )
+        since = time.time()
+        triggered = pull(
+            sut.trigger,
+            variables,
+            prompt=f"Send study {referral.study_uid} from {lab.source.peer} to the repository "
+            f"{lab.repository_url} and deliver its token to {where}",
+        )
+        _record(evidence, SENDER_UNDER_TEST, triggered)
+        if not triggered.ok:
+            exchange.problems.append(f"the sending hospital did not send: {triggered.describe()}")
+            return None
+        found = (
+            dropbox.wait(sut.wait_timeout)
+            if dropbox is not None
+            else wait_for_file(inbox, since, sut.wait_timeout)  # type: ignore[arg-type]
+        )
+    if found is None:
+        exchange.problems.append(
+            f"no token arrived at {where} within {sut.wait_timeout:g} s of the trigger"
+        )
+        return None
+    return take(found, lab.root / "issued")
+
+
+def receive_by_sut(
+    lab: Lab,
+    sut: ReceiverSut,
+    exchange: Exchange,
+    changes: Mapping[str, Any],
+    evidence: EvidenceLog,
+) -> bool:
+    """Hand the token file to the receiver under test; return whether it took the transfer.
+
+    A hook takes it when it exits 0. An operator's receiver gives no answer, so it took the
+    transfer when the destination PACS holds as many instances as the token announces, within
+    the wait timeout.
+    """
+    if changes:
+        raise ActorUnderTest(
+            "the scenario changes how the receiving hospital works "
+            f"({', '.join(sorted(changes))}), which a receiver under test is not told"
+        )
+    assert exchange.handed is not None
+    variables = environment(
+        {
+            "TOKEN_FILE": str(exchange.handed),
+            "DESTINATION_PACS": str(lab.destination.peer),
+            "REPOSITORY_URL": lab.repository_url,
+            "COMMUNITY_ID": lab.community_id,
+        }
+    )
+    triggered = pull(
+        sut.token_delivery,
+        variables,
+        arguments=[str(exchange.handed)],
+        prompt=f"Receive the token in {exchange.handed} into {lab.destination.peer}",
+    )
+    _record(evidence, RECEIVER_UNDER_TEST, triggered)
+    if isinstance(sut.token_delivery, Hook):
+        return triggered.ok
+    token = exchange.require_token()
+    return _wait_for_instances(lab, token.summary.instance_count, sut.wait_timeout)
+
+
+def _wait_for_instances(lab: Lab, count: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while len(lab.destination.instances()) < max(count, 1):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL_INTERVAL)
+    return True
+
+
+def _record(evidence: EvidenceLog, actor: str, triggered: Triggered) -> None:
+    evidence.record(
+        EvidenceKind.TRIGGER,
+        actor=actor,
+        summary=triggered.describe(),
+        detail={"standard error (end)": triggered.stderr_tail} if triggered.stderr_tail else {},
+    )
