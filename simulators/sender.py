@@ -27,12 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from joserfc.jwk import ECKey
+from pydicom import dcmread
+from pydicom.errors import InvalidDicomError
+from pydicom.tag import Tag
 
 from cloudpdi.container import Institution
 from cloudpdi.dimse import DicomPeer
 from cloudpdi.dimse_peer import check_ae_title
 from cloudpdi.errors import CloudPDIError
 from cloudpdi.package import PackResult, pack
+from cloudpdi.pseudonym import PseudonymError, patient_pseudonym
 from cloudpdi.repository import (
     DEFAULT_CHUNK_SIZE,
     RepositoryAuthError,
@@ -83,6 +87,8 @@ Progress = Callable[[int, int], None]
 ProgressFactory = Callable[[str], AbstractContextManager[Progress | None]]
 
 DEFAULT_CALLING_AE = "CPDI_SENDER"
+#: Patient ID (0010,0020): what a pseudonym stands for.
+PATIENT_ID = Tag(0x0010, 0x0020)
 
 
 @dataclass(kw_only=True)
@@ -111,6 +117,8 @@ class SenderConfig:
     delivery: Sequence[Channel] = ()
     documents: Sequence[Path] = ()
     description: str = ""
+    #: Refer to the patient by a pseudonym made with this key, not by identity (HIT-PSEUD-01).
+    pseudonym_key: bytes | None = field(default=None, repr=False)
     lifetime: timedelta = DEFAULT_LIFETIME
     #: A fixed expiry instead of ``lifetime`` from now.
     expires_at: datetime | None = None
@@ -301,12 +309,31 @@ def _pack(
             documents=config.documents,
             expires_at=expires_at,
             recipient=config.recipient,
+            patient_ref=_pseudonym(config, sources),
             description=config.description,
             progress=progress,
         )
         return remake_package(packed, package, config.faults, config.work_dir)
     except (OSError, CloudPDIError) as exc:
         raise PackFailed(f"cannot pack the study: {exc}") from exc
+
+
+def _pseudonym(config: SenderConfig, sources: list[Path]) -> str | None:
+    """The pseudonym of the study's patient, when the sender refers to patients by pseudonym."""
+    if config.pseudonym_key is None:
+        return None
+    patient_ids = set()
+    for source in sources:
+        try:
+            header = dcmread(source, stop_before_pixels=True, specific_tags=[PATIENT_ID])
+        except (OSError, InvalidDicomError) as exc:
+            raise PackFailed(f"cannot read the patient ID of an instance: {exc}") from exc
+        patient_ids.add(str(header.get("PatientID", "")))
+    if len(patient_ids) != 1:
+        raise PseudonymError(f"a pseudonym names one patient; the transfer has {len(patient_ids)}")
+    return patient_pseudonym(
+        patient_ids.pop(), facility_id=config.issuer.id, key=config.pseudonym_key
+    )
 
 
 def _token_forms(

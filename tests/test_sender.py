@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ import pytest
 from cloudpdi.container import Institution
 from cloudpdi.dimse import DicomPeer
 from cloudpdi.package import unpack
+from cloudpdi.pseudonym import MIN_KEY_BYTES, patient_pseudonym
 from cloudpdi.repository import RepositoryAuthError, RepositoryClient, RetriesExhausted
 from cloudpdi.seal import generate_facility_key, public_key_pem, save_private_key, unseal_token
 from cloudpdi.token import Facility, Token, from_json
@@ -195,6 +197,22 @@ def test_result_and_repository_traffic_never_hold_the_secret(
     recorder = repository.config.recorder
     assert recorder is not None and recorder.requests
     assert find_in_requests(recorder, forms) == []
+
+
+def test_a_pseudonymising_sender_names_the_patient_by_pseudonym_only(
+    study: Study, source_pacs: PacsSimulator, repository: RepositoryServer, tmp_path: Path
+):
+    key = os.urandom(MIN_KEY_BYTES)
+    config = make_config(source_pacs, repository.base_url, tmp_path, pseudonym_key=key)
+    first, second = (send(config, study.uid) for _ in range(2))
+    patient = study.spec.patient
+    pseudonym = patient_pseudonym(patient.patient_id, facility_id=ISSUER.id, key=key)
+    assert token_of(first).patient_ref == token_of(second).patient_ref == pseudonym
+    issued = first.token_files.json.read_bytes()
+    assert pseudonym.encode() in issued
+    assert patient.patient_id.encode() not in issued
+    plain = make_config(source_pacs, repository.base_url, tmp_path / "plain")
+    assert token_of(send(plain, study.uid)).patient_ref is None
 
 
 def test_each_send_uses_a_fresh_document_id_and_secret(
