@@ -6,6 +6,7 @@ expires without the scenario waiting for it; the repository reads its clock on e
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -47,9 +48,19 @@ def transfers_expire(seconds: int, sending: dict[str, Any]) -> None:
 
 @when(parsers.parse("{seconds:d} seconds pass"))
 def seconds_pass(
-    seconds: int, lab: Lab, repository_clock: RepositoryClock, evidence: EvidenceLog
+    seconds: int, lab: Lab, request: pytest.FixtureRequest, evidence: EvidenceLog
 ) -> None:
-    """Move the repository's clock on, and run its purge as its periodic purge would run."""
+    """Move the repository's clock on, and run its purge as its periodic purge would run.
+
+    A repository under test keeps its own clock: then the time really passes.
+    """
+    if lab.repository_under_test:
+        time.sleep(seconds)
+        evidence.record(
+            EvidenceKind.FILE, actor="harness", summary=f"waited {seconds} s for the repository"
+        )
+        return
+    repository_clock: RepositoryClock = request.getfixturevalue("repository_clock")
     repository_clock.passed += timedelta(seconds=seconds)
     purged = lab.repository.repository.purge_expired()
     evidence.record(
