@@ -65,7 +65,13 @@ from simulators.sender_errors import (
     UploadFailed,
     UploadUnauthorized,
 )
-from simulators.sender_faults import misprint_slip, remake_package, upload_transport
+from simulators.sender_faults import (
+    FileSetEditor,
+    edit_file_set,
+    misprint_slip,
+    remake_package,
+    upload_transport,
+)
 from simulators.sender_retrieve import RetrieveMethod, check_study_uid, retrieve_study
 
 __all__ = [
@@ -130,6 +136,9 @@ class SenderConfig:
     chunk_size: int = DEFAULT_CHUNK_SIZE
     #: Deliberate misbehaviours, to test the conformance suite (:mod:`simulators.faults`).
     faults: frozenset[Fault] = frozenset()
+    #: Test-only: rewrites the file set once built, before it is encrypted (a file set made by
+    #: another tool, or broken on purpose), so that a receiver can be shown such a file set.
+    file_set_editor: FileSetEditor | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.work_dir = Path(self.work_dir)
@@ -154,6 +163,7 @@ class SenderConfig:
 class SendResult:
     """What one send did; it holds no secret (the token files do, readable by the owner only)."""
 
+    #: The study sent; empty for a transfer of documents alone.
     study_uid: str
     instances: int
     documents: int
@@ -200,10 +210,17 @@ class SendResult:
 
 
 def send(
-    config: SenderConfig, study_uid: str, *, progress: ProgressFactory | None = None
+    config: SenderConfig, study_uid: str | None, *, progress: ProgressFactory | None = None
 ) -> SendResult:
-    """Send study ``study_uid`` from the source PACS to the repository and deliver its token."""
-    check_study_uid(study_uid)
+    """Send study ``study_uid`` from the source PACS to the repository and deliver its token.
+
+    With no Study Instance UID (None or empty) the transfer holds the configured documents
+    alone, with no image (CPDI-CONT-02): nothing is retrieved from the PACS.
+    """
+    if study_uid:
+        check_study_uid(study_uid)
+    elif not config.documents:
+        raise SendConfigError("a transfer without a study needs documents to send")
     keys = _sealing_keys(config)
     if config.expires_at is not None and config.expires_at <= datetime.now(UTC):
         expiry = format_timestamp(config.expires_at)
@@ -215,20 +232,25 @@ def send(
     with tempfile.TemporaryDirectory(dir=config.work_dir, prefix=".send-") as scratch:
         instances, package = Path(scratch) / "instances", Path(scratch) / "package.cpdi"
         with _timed(timings, "retrieve"), bar("retrieving study") as update:
-            sources = retrieve_study(
-                config.source_pacs,
-                study_uid,
-                instances,
-                calling_ae=config.calling_ae,
-                method=config.retrieve,
-                move_destination=config.move_destination,
-                progress=update,
+            sources = (
+                retrieve_study(
+                    config.source_pacs,
+                    study_uid,
+                    instances,
+                    calling_ae=config.calling_ae,
+                    method=config.retrieve,
+                    move_destination=config.move_destination,
+                    progress=update,
+                )
+                if study_uid
+                else []
             )
         with _timed(timings, "pack"), bar("packing and encrypting") as update:
             # The lifetime counts from the token's issue, after a retrieve that may be long.
             expires_at = config.expires_at or datetime.now(UTC) + config.lifetime
             packed = _pack(config, sources, package, expires_at, update)
-            shutil.rmtree(instances)  # the plaintext is no longer needed
+            if sources:
+                shutil.rmtree(instances)  # the plaintext is no longer needed
             token = packed.token
             # Made before the upload, so that a token too large for a QR code uploads nothing.
             sealed, staged = _token_forms(config, token, keys, Path(scratch) / "token")
@@ -249,7 +271,7 @@ def send(
                 outcomes=exc.outcomes,
             ) from exc
     return SendResult(
-        study_uid=study_uid,
+        study_uid=study_uid or "",
         instances=packed.build.instances,
         documents=packed.build.documents,
         document_id=token.document_id,
@@ -313,6 +335,8 @@ def _pack(
             description=config.description,
             progress=progress,
         )
+        if config.file_set_editor is not None:
+            packed = edit_file_set(packed, package, config.file_set_editor)
         return remake_package(packed, package, config.faults, config.work_dir)
     except (OSError, CloudPDIError) as exc:
         raise PackFailed(f"cannot pack the study: {exc}") from exc

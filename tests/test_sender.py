@@ -187,6 +187,35 @@ def test_send_by_c_get_uploads_ciphertext_that_unpacks_to_every_instance(
     assert content_type == "application/json" and from_json(body) == token
 
 
+def test_documents_alone_travel_without_any_image(
+    study: Study, source_pacs: PacsSimulator, repository: RepositoryServer, tmp_path: Path
+):
+    queries = len(source_pacs.events())
+    config = make_config(
+        source_pacs, repository.base_url, tmp_path / "work", documents=[study.referral]
+    )
+    result = send(config, None)
+    assert (result.study_uid, result.instances, result.documents) == ("", 0, 1)
+    assert len(source_pacs.events()) == queries, "the PACS was asked for a study"
+    token = token_of(result)
+    assert (token.summary.instance_count, token.summary.document_count) == (0, 1)
+    package = tmp_path / "downloaded.cpdi"
+    with RepositoryClient(repository.base_url, uploader_key=KEYS[RECIPIENT.id]) as client:
+        client.download(token.document_id, package, expected_digest=token.content_digest)
+    unpacked = unpack(package, token, tmp_path / "received", recipient_id=RECIPIENT.id)
+    assert unpacked.validation.ok
+    assert sorted(p.name for p in unpacked.out.iterdir()) == ["DICOMDIR", "DOCUMENT", "README.TXT"]
+    assert (unpacked.out / "DOCUMENT" / "REFERRAL.PDF").read_bytes() == study.referral.read_bytes()
+
+
+def test_a_transfer_without_study_or_documents_is_refused_before_any_work(
+    source_pacs: PacsSimulator, repository: RepositoryServer, tmp_path: Path
+):
+    with pytest.raises(SendConfigError, match="needs documents"):
+        send(make_config(source_pacs, repository.base_url, tmp_path / "work"), "")
+    assert not (tmp_path / "work").exists()
+
+
 def test_result_and_repository_traffic_never_hold_the_secret(
     study: Study, source_pacs: PacsSimulator, repository: RepositoryServer, tmp_path: Path
 ):
