@@ -23,6 +23,7 @@ from typing import TextIO
 
 from cloudpdi.config_actors import FolderInbox, Hook, Operator, QrImageInbox, Trigger
 from cloudpdi.config_rules import RESERVED_ENV_PREFIX
+from cloudpdi.errors import CloudPDIError
 
 #: What a sender's trigger is told (the ``CLOUDPDI_`` prefix added).
 SENDER_VARIABLES = {
@@ -50,6 +51,10 @@ RECEIVER_VARIABLES = {
 POLL_INTERVAL = 0.1
 #: Characters of a hook's standard error kept for the evidence.
 STDERR_TAIL = 2000
+
+
+class HookCannotStart(CloudPDIError):
+    """The hook command of the run configuration cannot be started."""
 
 
 @dataclass(frozen=True)
@@ -114,12 +119,9 @@ def _run_hook(hook: Hook, variables: Mapping[str, str], arguments: Sequence[str]
     except subprocess.TimeoutExpired:
         return Triggered(how=how, seconds=time.monotonic() - started, timed_out=True)
     except OSError as exc:
-        return Triggered(
-            how=how,
-            seconds=time.monotonic() - started,
-            exit_status=-1,
-            stderr_tail=f"cannot start it: {exc.strerror}",
-        )
+        # The configuration names a program that is not there: the harness's problem, not a
+        # verdict on the product.
+        raise HookCannotStart(f"{how} cannot start: {exc.strerror}") from None
     tail = done.stderr.decode("utf-8", "replace")[-STDERR_TAIL:]
     return Triggered(
         how=how, seconds=time.monotonic() - started, exit_status=done.returncode, stderr_tail=tail

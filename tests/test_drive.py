@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from cloudpdi.config_actors import FolderInbox, Hook, Operator, QrImageInbox
-from harness.drive import environment, pull, take, wait_for_file
+from harness.drive import HookCannotStart, environment, pull, take, wait_for_file
 from simulators.token_dropbox import TokenDropbox
 
 #: A hook that writes its CLOUDPDI_* variables and arguments to the file named first.
@@ -53,8 +53,8 @@ def test_a_failing_or_slow_or_missing_hook_is_not_ok(tmp_path: Path) -> None:
         Hook(argv=(sys.executable, "-c", "import time; time.sleep(30)"), timeout=0.5), {}, prompt=""
     )
     assert slow.timed_out and not slow.ok
-    missing = pull(Hook(argv=(str(tmp_path / "no-such-program"),)), {}, prompt="")
-    assert not missing.ok and "cannot start" in missing.stderr_tail
+    with pytest.raises(HookCannotStart, match="no-such-program cannot start"):
+        pull(Hook(argv=(str(tmp_path / "no-such-program"),)), {}, prompt="")
 
 
 def test_the_operator_is_prompted_with_what_to_do() -> None:
