@@ -40,6 +40,7 @@ from simulators.delivery import FolderDelivery
 from simulators.pacs import PacsConfig, PacsSimulator
 from simulators.receiver import ReceiverConfig
 from simulators.recording_proxy import RecordingProxy
+from simulators.relay import Relay
 from simulators.repository import Recorder, RepositoryConfig, RepositoryServer
 from simulators.sender import SenderConfig
 
@@ -80,7 +81,9 @@ class Lab:
     ``config`` (a run configuration) says where each simulated actor listens, which facilities,
     keys and community the exchange uses, and which actor is a system under test: a repository
     under test is reached through a recording proxy (so the spy still sees every request), and
-    asking for its insides (:attr:`repository`) raises :class:`ActorUnderTest`.
+    asking for its insides (:attr:`repository`) raises :class:`ActorUnderTest`. Every client
+    reaches the repository through :attr:`relay`, a loopback TCP relay a test can tell to break
+    one connection (:meth:`simulators.relay.Relay.break_once`).
     """
 
     def __init__(
@@ -155,7 +158,7 @@ class Lab:
                 cert=_client_cert(repository.tls),
                 timeout=self.config.run.timeouts.network,
             )
-            self.repository_url = self._stack.enter_context(proxy).base_url
+            self.repository_url = self._through_relay(self._stack.enter_context(proxy).base_url)
             return
         server = RepositoryServer(
             RepositoryConfig(
@@ -170,7 +173,12 @@ class Lab:
             )
         )
         self._repository = self._stack.enter_context(server)
-        self.repository_url = server.base_url
+        self.repository_url = self._through_relay(server.base_url)
+
+    def _through_relay(self, url: str) -> str:
+        """Put the relay in front of the repository at ``url``; return the URL clients use."""
+        self.relay = self._stack.enter_context(Relay(url))
+        return self.relay.base_url
 
     def sender_config(self, **changes: Any) -> SenderConfig:
         """The sending hospital: source PACS to repository, token sealed to the receiver."""

@@ -22,6 +22,9 @@ from cloudpdi.token import ContentSummary, Token, issue_token, new_document_id
 from harness.lab import Lab
 
 _BLOCK = 1 << 20
+#: Bytes per PATCH of the harness's uploads: small, so that an upload of a few MB broken
+#: part-way leaves the repository holding whole, verified chunks it must resume from.
+UPLOAD_CHUNK = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ def upload(lab: Lab, transfer: Transfer) -> Outcome:
                 token.content_digest,
                 expires=token.expires_at,
                 recipient=lab.recipient.id,
+                chunk_size=UPLOAD_CHUNK,
             )
     except CloudPDIError as exc:
         return Outcome(error=f"the repository refused the upload: {exc}")
