@@ -6,9 +6,9 @@ Feature: Checking a token before anything is downloaded
 
   @HIT-ITEM-01 @option:core @required
   Scenario Outline: A token that <fault> is refused
-    Given a referral study of 3 CT images for patient "山田 太郎"
+    Given the sending hospital has sent a referral study of 3 CT images for patient "山田 太郎"
     And the token the receiving hospital is handed <fault>
-    When the sending hospital sends the study to the receiving hospital
+    When the patient hands the token to the receiving hospital as "the electronic token"
     Then the receiving hospital refuses the transfer
     And the repository was not asked for the document
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from pytest_bdd import given, parsers, then, when
+from pytest_bdd.compat import inject_fixture
 
 from cloudpdi.token import Token
 from cloudpdi.token_input import read_token_file
@@ -63,9 +64,12 @@ def the_sending_hospital_has_sent(
     conformance_seed: int,
     evidence: EvidenceLog,
     sending: dict[str, Any],
+    request: pytest.FixtureRequest,
 ) -> Token:
     """Send a referral and deliver its token to the receiving hospital's inbox; return the token."""
     referral = a_referral_study(count, modality, name, lab, tmp_path, conformance_seed)
+    # The study is the scenario's referral too: later steps compare what arrives with it.
+    inject_fixture(request, "referral", referral)
     exchange = send_study(lab, referral, evidence, sending)
     if exchange.issued is None:
         pytest.skip("; ".join(exchange.problems))

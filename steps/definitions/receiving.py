@@ -8,6 +8,7 @@ judged here, against the repository's spy and the receiving PACS.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from pytest_bdd import given, parsers, then, when
@@ -19,10 +20,27 @@ from simulators.receiver import Outcome
 from steps.errors import StepError
 from steps.evidence import EvidenceLog
 from steps.exchange import RECEIVING, SENDING, TOKEN_INBOX, Exchange, receive_handed
+from steps.token_forms import (
+    Handing,
+    as_delivered,
+    qr_photo,
+    sealed_token,
+    slip_scan,
+    typed_code,
+    typed_code_one_wrong,
+)
 from steps.told import TOLD
 
-#: The forms in which a scenario may say the token is handed over, as the inbox holds them.
-FORMS = ("the electronic token",)
+#: The forms in which a scenario may say the token is handed over, and how each is made from
+#: what the sending hospital delivered to the receiving hospital's token inbox.
+FORMS: dict[str, Handing] = {
+    "the electronic token": as_delivered,
+    "the sealed electronic token": sealed_token,
+    "a scan of the printed token slip": slip_scan,
+    "a photo of the token slip's QR code": qr_photo,
+    "the code typed in by hand": typed_code,
+    "the code typed in by hand, with one character wrong": typed_code_one_wrong,
+}
 
 
 @given(
@@ -57,18 +75,19 @@ def the_token_validity_ended(hours: int, lab: Lab, token: Token, evidence: Evide
     target_fixture="exchange",
 )
 def the_patient_hands_the_token(
-    form: str, lab: Lab, evidence: EvidenceLog, receiving: dict[str, Any]
+    form: str, lab: Lab, evidence: EvidenceLog, receiving: dict[str, Any], tmp_path: Path
 ) -> Exchange:
     if form not in FORMS:
         raise StepError(f"no way to hand over the token as {form!r} is defined")
-    exchange = Exchange(inbox=lab.root / TOKEN_INBOX)
+    exchange = Exchange(inbox=FORMS[form](lab.root / TOKEN_INBOX, tmp_path / "handed"))
     receive_handed(lab, exchange, evidence, receiving)
     return exchange
 
 
 @then("the receiving hospital refuses the transfer")
 def the_receiving_hospital_refuses(exchange: Exchange) -> None:
-    if exchange.token is None:
+    # A token handed over but unreadable is one the receiving hospital may well refuse.
+    if exchange.handed is None:
         raise StepError(f"the token was not handed over: {'; '.join(exchange.problems)}")
     if exchange.taken_by_sut is not None:
         assert not exchange.taken_by_sut, "the receiving hospital took the transfer"
