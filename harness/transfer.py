@@ -58,9 +58,16 @@ def add_send_parser(sub: argparse._SubParsersAction) -> None:
     send_.add_argument("--recipient-id")
     send_.add_argument("--recipient-name", help="its name (default: the ID)")
     send_.add_argument(
-        "--no-restrict-download",
+        "--restrict-download",
         action="store_true",
-        help="let anyone holding the token download, not only the recipient facility",
+        help="let only the recipient facility download (it then needs its key at the repository);"
+        " by default the token alone is enough",
+    )
+    send_.add_argument(
+        "--max-downloads",
+        type=int,
+        metavar="N",
+        help="let the repository serve the document at most N times (default: no limit)",
     )
     send_.add_argument("--issuer-key", type=Path, metavar="PEM", help="signs sealed tokens")
     send_.add_argument("--recipient-key", type=Path, metavar="PUB.PEM", help="seals the token")
@@ -96,7 +103,8 @@ def run_send(args: argparse.Namespace) -> int:
         retrieve=args.retrieve,
         move_destination=args.move_destination,
         recipient=recipient_facility(args),
-        restrict_to_recipient=not args.no_restrict_download,
+        restrict_to_recipient=args.restrict_download,
+        max_downloads=args.max_downloads,
         issuer_key_path=args.issuer_key,
         recipient_public_key_path=args.recipient_key,
         delivery=channels,

@@ -110,7 +110,10 @@ class SenderConfig:
     move_destination: DicomPeer | None = None
     recipient: Facility | None = None
     #: Restrict downloads to the recipient facility (the repository then asks for its key).
-    restrict_to_recipient: bool = True
+    #: Off by default: a receiving hospital needs nothing but the token (CPDI-AUTH-01).
+    restrict_to_recipient: bool = False
+    #: How many times the repository may serve the document (CPDI-DL-01); None: no limit.
+    max_downloads: int | None = None
     #: P-256 keys (PEM): the sealed form is made when a recipient public key is given.
     issuer_key_path: Path | None = None
     recipient_public_key_path: Path | None = None
@@ -146,6 +149,8 @@ class SenderConfig:
             raise SendConfigError("sealing to a recipient key needs the issuer's private key")
         if self.lifetime <= timedelta(0):
             raise SendConfigError("lifetime must be positive")
+        if self.max_downloads is not None and self.max_downloads < 1:
+            raise SendConfigError("max_downloads must be at least 1")
         if self.expires_at is not None and self.expires_at.utcoffset() is None:
             raise SendConfigError("expires_at must be a timezone-aware datetime")
 
@@ -390,6 +395,7 @@ def _upload(
                 token.content_digest,
                 expires=token.expires_at,
                 recipient=None if recipient is None else recipient.id,
+                max_downloads=config.max_downloads,
                 chunk_size=config.chunk_size,
                 progress=progress,
             )

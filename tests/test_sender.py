@@ -20,7 +20,12 @@ from cloudpdi.container import Institution
 from cloudpdi.dimse import DicomPeer
 from cloudpdi.package import unpack
 from cloudpdi.pseudonym import MIN_KEY_BYTES, patient_pseudonym
-from cloudpdi.repository import RepositoryAuthError, RepositoryClient, RetriesExhausted
+from cloudpdi.repository import (
+    DocumentGone,
+    RepositoryAuthError,
+    RepositoryClient,
+    RetriesExhausted,
+)
 from cloudpdi.seal import generate_facility_key, public_key_pem, save_private_key, unseal_token
 from cloudpdi.token import Facility, Token, from_json
 from fixtures.dataset import StudySpec, make_study
@@ -172,9 +177,14 @@ def test_send_by_c_get_uploads_ciphertext_that_unpacks_to_every_instance(
         timedelta(days=14, seconds=-2) <= token.expires_at - token.issued_at <= timedelta(days=14)
     )
     policy = repository.repository.metadata.document(token.document_id).policy
-    assert (policy.expires_at, policy.recipient) == (token.expires_at, RECIPIENT.id)
-    with RepositoryClient(repository.base_url) as anyone, pytest.raises(RepositoryAuthError):
-        anyone.head(token.document_id)
+    assert (policy.expires_at, policy.recipient, policy.max_downloads) == (
+        token.expires_at,
+        None,
+        None,
+    )
+    # A receiving hospital needs nothing but the token: the document ID alone fetches it.
+    with RepositoryClient(repository.base_url) as anyone:
+        assert anyone.head(token.document_id).size == result.ciphertext_size
     # Only the token's forms remain: the retrieved instances and the ciphertext are gone.
     assert [p.name for p in work.iterdir()] == [result.token_id]
     assert sorted(p.name for p in drop.iterdir()) == sorted(
@@ -247,13 +257,41 @@ def test_a_pseudonymising_sender_names_the_patient_by_pseudonym_only(
 def test_each_send_uses_a_fresh_document_id_and_secret(
     study: Study, source_pacs: PacsSimulator, repository: RepositoryServer, tmp_path: Path
 ):
-    config = make_config(source_pacs, repository.base_url, tmp_path, restrict_to_recipient=False)
+    config = make_config(source_pacs, repository.base_url, tmp_path)
     first, second = (token_of(send(config, study.uid)) for _ in range(2))
-    assert repository.repository.metadata.document(first.document_id).policy.recipient is None
     assert first.document_id != second.document_id
     assert first.token_id != second.token_id
     assert first.secret != second.secret
     assert first.content_digest != second.content_digest
+
+
+def test_downloads_may_be_restricted_to_the_recipient_and_limited_in_number(
+    study: Study, source_pacs: PacsSimulator, repository: RepositoryServer, tmp_path: Path
+):
+    config = make_config(
+        source_pacs, repository.base_url, tmp_path, restrict_to_recipient=True, max_downloads=2
+    )
+    token = token_of(send(config, study.uid))
+    policy = repository.repository.metadata.document(token.document_id).policy
+    assert (policy.recipient, policy.max_downloads) == (RECIPIENT.id, 2)
+    with RepositoryClient(repository.base_url) as anyone, pytest.raises(RepositoryAuthError):
+        anyone.head(token.document_id)
+    with RepositoryClient(repository.base_url, uploader_key=KEYS[RECIPIENT.id]) as recipient:
+        for attempt in range(2):
+            recipient.download(
+                token.document_id, tmp_path / f"{attempt}", expected_digest=token.content_digest
+            )
+        with pytest.raises(DocumentGone):
+            recipient.download(
+                token.document_id, tmp_path / "third", expected_digest=token.content_digest
+            )
+
+
+def test_a_download_limit_below_one_is_refused(
+    source_pacs: PacsSimulator, repository: RepositoryServer, tmp_path: Path
+):
+    with pytest.raises(SendConfigError, match="max_downloads"):
+        make_config(source_pacs, repository.base_url, tmp_path, max_downloads=0)
 
 
 def test_sealed_token_goes_to_the_inbox_when_a_recipient_key_is_configured(
