@@ -41,6 +41,9 @@ STORE_BATCH = 64
 MAX_JSON_BYTES = 32 << 20
 #: Progress stage name of the C-STORE step.
 STAGE_STORE = "store"
+#: Reason given for each instance of a patient no single local patient matches: someone has
+#: to match the patient before the instances can be imported (CPDI-RCV-02).
+NEEDS_MATCHING = "patient not reconciled: the patient needs matching"
 
 Progress = Callable[[str, int, int], None]
 
@@ -200,7 +203,7 @@ class Importer:
         except UnmatchedPatientError as exc:
             if self._unmatched is Unmatched.KEEP:
                 return instance.path
-            raise UnmatchedPatientError(f"patient not reconciled: {exc}") from None
+            raise UnmatchedPatientError(f"{NEEDS_MATCHING} ({exc})") from None
         except PatientQueryError as exc:
             raise PatientQueryError(f"patient not reconciled: {exc}") from None
         if reconciliation is None or not reconciliation.changed:

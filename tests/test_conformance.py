@@ -28,7 +28,12 @@ from steps.session import StepRun
 ROOT = Path(__file__).resolve().parents[1]
 BOUND = "cross/token_secrecy.feature"
 #: Every feature file a module of steps/ binds.
-BOUND_FEATURES = (BOUND, "cross/expiry_revocation.feature", "repository/storage.feature")
+BOUND_FEATURES = (
+    BOUND,
+    "cross/expiry_revocation.feature",
+    "receiver/import.feature",
+    "cross/patient_reconciliation.feature",
+)
 TOKEN_SECRECY_CASES = 9
 RUN_TIMEOUT = 300
 

@@ -51,6 +51,7 @@ from simulators.receiver import (
     UnknownCommunityError,
     receive,
 )
+from simulators.receiver_import import NEEDS_MATCHING
 from simulators.receiver_report import InstanceStatus
 from simulators.repository import Recorder, RepositoryConfig, RepositoryServer
 from tests.secrecy import secret_forms
@@ -551,7 +552,7 @@ def test_an_unmatched_patient_is_refused_and_the_others_imported(
     refused = {str(pydicom.dcmread(p).SOPInstanceUID) for p in other}
     assert {i.sop_instance_uid for i in result.not_imported} == refused
     assert all(i.status is InstanceStatus.REFUSED for i in result.not_imported)
-    assert all("patient not reconciled" in i.reason for i in result.not_imported)
+    assert all(i.reason.startswith(NEEDS_MATCHING) for i in result.not_imported)
     assert "EXT-42" not in json.dumps([i.reason for i in result.not_imported])
     assert pacs.count == len(demo.dicom_files)
 

@@ -34,7 +34,8 @@ Feature: Patient identity is reconciled on import
     Given a referral study of 3 CT images for patient "<name>"
     And the receiving hospital knows patient "<name>" as local patient ID "R0001234"
     When the sending hospital sends the study to the receiving hospital
-    Then every image in the receiving PACS names the patient "<name>"
+    Then every image in the receiving PACS has patient ID "R0001234"
+    And every image in the receiving PACS names the patient "<name>"
 
     Examples: how Japanese names are written
       | how                             | name        |

@@ -42,12 +42,22 @@ class Recorder:
         self.max_body_bytes = max_body_bytes
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
+        self._recorded = threading.Condition(self._lock)
 
     @property
     def requests(self) -> list[RecordedRequest]:
         """Return a copy of what was recorded so far, oldest first."""
         with self._lock:
             return list(self._requests)
+
+    def wait_for(self, count: int, timeout: float) -> bool:
+        """Wait until ``count`` requests are recorded; tell whether they were, within ``timeout``.
+
+        A request is recorded once it has been answered, so its client may read the answer
+        before the request is here.
+        """
+        with self._recorded:
+            return self._recorded.wait_for(lambda: len(self._requests) >= count, timeout)
 
     def clear(self) -> None:
         """Forget everything recorded."""
@@ -76,8 +86,9 @@ class Recorder:
             body_digest=format_digest(capture.hash.hexdigest()),
             status=status,
         )
-        with self._lock:
+        with self._recorded:
             self._requests.append(entry)
+            self._recorded.notify_all()
 
 
 class BodyCapture:
