@@ -13,6 +13,7 @@ Not checked here, because they are not properties of a file set: PDI-READ-01 and
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from cloudpdi.dicomdir import DICOMDIR_NAME
@@ -43,6 +44,7 @@ from cloudpdi.readme import README_NAME
 
 __all__ = [
     "DEFAULT_PROFILE",
+    "GENERAL_PURPOSE_PROFILES",
     "Finding",
     "Rule",
     "Severity",
@@ -53,6 +55,8 @@ __all__ = [
 ]
 
 DEFAULT_PROFILE = STD_GEN_CD.name
+#: Every General Purpose profile, the least first: what a reader that takes any of them tries.
+GENERAL_PURPOSE_PROFILES = tuple(MEDIA_PROFILES)
 
 # Bytes of README.TXT read to see that it is plain text.
 _README_SAMPLE = 64 * 1024
@@ -74,21 +78,29 @@ def allowed_transfer_syntaxes(profile: str) -> frozenset[str]:
 def validate_file_set(
     path: Path,
     *,
-    profile: str = DEFAULT_PROFILE,
+    profile: str | Sequence[str] = DEFAULT_PROFILE,
     limits: Limits = DEFAULT_LIMITS,
     finding_cap: int = DEFAULT_FINDING_CAP,
 ) -> ValidationReport:
     """Check the file set at ``path`` (a folder or a ZIP file) and report every finding.
 
+    ``profile`` names the file set's application profile, or the profiles a reader takes:
+    the file set must then fit one of them (PS3.11 gives each medium one profile), and the
+    report names the first it fits.
+
     Raises :class:`UnknownProfileError` for an unknown profile and
     :class:`~cloudpdi.fileset.FileSetFormatError` when ``path`` is neither a folder nor a file;
     everything wrong with the file set itself is a finding.
     """
-    allowed = allowed_transfer_syntaxes(profile)
+    profiles = [profile] if isinstance(profile, str) else list(profile)
+    if not profiles:
+        raise UnknownProfileError("no profile given")
+    allowed = frozenset().union(*(allowed_transfer_syntaxes(name) for name in profiles))
     path = Path(path)
     is_zip = path.is_file()
     sink = FindingSink(finding_cap)
     files_checked = instances_checked = 0
+    used: set[str] = set()
     # pydicom warns about odd values by quoting them; the report says what is wrong instead.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -98,12 +110,21 @@ def validate_file_set(
                 run = _Run(file_set, is_zip, allowed, sink)
                 run.check()
                 files_checked, instances_checked = run.files_checked, run.instances_checked
+                used = run.syntaxes
+    fitting = next((name for name in profiles if used <= allowed_transfer_syntaxes(name)), None)
+    if fitting is None:
+        sink.error(
+            Rule.TS_01,
+            "",
+            f"transfer syntaxes {', '.join(sorted(used))} fit no single profile of "
+            + ", ".join(profiles),
+        )
     return ValidationReport(
         source=str(path),
         findings=sink.findings,
         files_checked=files_checked,
         instances_checked=instances_checked,
-        profile=profile,
+        profile=fitting or profiles[0],
         suppressed=dict(sink.suppressed),
     )
 
@@ -134,6 +155,8 @@ class _Run:
         self.consistency = ConsistencyCheck(sink)
         self.files_checked = 0
         self.instances_checked = 0
+        #: The transfer syntaxes of the instances, of those the profiles allow.
+        self.syntaxes: set[str] = set()
 
     def check(self) -> None:
         """Run every check on the file set, reporting into the sink."""
@@ -218,6 +241,8 @@ class _Run:
             sink.error(
                 Rule.TS_01, path, f"transfer syntax {header.transfer_syntax} not in the profile"
             )
+        else:
+            self.syntaxes.add(header.transfer_syntax)
         if reference is not None:
             check_against_record(path, header, reference, sink)
         self.consistency.add(path, attributes)
