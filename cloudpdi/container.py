@@ -6,6 +6,7 @@ Layout (IHE RAD PDI; PS3.10 8, PS3.11, PS3.12 annexes F and V)::
     README.TXT                                 institution, contact, creating application, content
     DICOM/PT000001/ST000001/SE000001/IM000001  instances, copied byte for byte as received
     DOCUMENT/REFERRAL.PDF                      other content: referral letter, FHIR document, ...
+    INDEX.HTM, IHE_PDI/...                     web content, when asked for (cloudpdi.web_content)
 
 PDI puts "other content" outside the DICOM and IHE_PDI folders, under ISO 9660 8.3 names, and
 never in the DICOMDIR: we put it in ``DOCUMENT/``. Every source is checked and indexed from a
@@ -18,7 +19,7 @@ import re
 import shutil
 import stat
 import zipfile
-from collections.abc import Callable, Collection, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -37,12 +38,21 @@ from cloudpdi.dicomdir import (
     DicomDirBuilder,
     InventedValue,
     patient_key,
+    record_type,
 )
 from cloudpdi.dicomfile import NotPart10Error, read_header
 from cloudpdi.errors import CloudPDIError
 from cloudpdi.media import MEDIA_PROFILES, STD_GEN_CD, MediaProfile
+from cloudpdi.pdi_layout import INDEX
 from cloudpdi.readme import README_NAME, ContentTally, Institution, ReadmeFacts, render_readme
 from cloudpdi.sources import SourceError, collect_dicom_sources, is_part10_file, scan_sources
+from cloudpdi.web_content import (
+    RenderingError,
+    WebImage,
+    index_page,
+    render_image,
+    web_image,
+)
 
 __all__ = [
     "DEFAULT_APPLICATION",
@@ -76,6 +86,8 @@ _COPY_BUFFER = 1024 * 1024
 _ZIP_FILE_MODE = (stat.S_IFREG | 0o644) << 16
 _NOT_83 = re.compile(r"[^A-Z0-9_]")
 _EXTENSION_ALIASES = {"JSON": "JSN", "JPEG": "JPG", "HTML": "HTM", "XHTML": "HTM", "TIFF": "TIF"}
+#: The directory record type of an image, the only kind the web content renders.
+IMAGE_RECORD = "IMAGE"
 _HIERARCHY = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
 _LEVEL_PREFIXES = ("PT", "ST", "SE", "IM")
 
@@ -131,7 +143,8 @@ class BuildResult:
     studies: int
     series: int
     documents: int
-    #: Bytes of every file in the file set, uncompressed (DICOMDIR and README.TXT included).
+    #: Bytes of every file in the file set, uncompressed (DICOMDIR and README.TXT included;
+    #: web content, rendered while it is written, is not counted).
     bytes: int
     modalities: tuple[str, ...]
     sop_classes: tuple[str, ...]
@@ -155,15 +168,17 @@ def build_file_set(
     created: datetime | None = None,
     deflate_level: int | None = DEFAULT_DEFLATE_LEVEL,
     progress: Progress | None = None,
+    web_content: bool = False,
 ) -> BuildResult:
     """Build a file set at ``out``: a ZIP file set if it ends in ``.zip``, else a folder.
 
     A folder must not exist or be empty; a ZIP file must not exist. ``deflate_level`` (ZIP
     only) is a zlib level, or None to store entries. ``progress(done, total)`` is called after
-    each DICOM file or document is written.
+    each DICOM file or document is written. ``web_content`` adds INDEX.HTM and IHE_PDI/ with
+    a browser view of every image (:mod:`cloudpdi.web_content`).
     """
     facts = _facts(institution, creating_application, profile, file_set_id, created)
-    plan = _plan(sources, documents, profile, facts)
+    plan = _plan(sources, documents, profile, facts, web_content)
     if out.suffix.lower() != ".zip":
         _write_folder(plan, out, progress)
         return plan.result
@@ -188,14 +203,16 @@ def write_file_set_zip(
     created: datetime | None = None,
     deflate_level: int | None = DEFAULT_DEFLATE_LEVEL,
     progress: Progress | None = None,
+    web_content: bool = False,
 ) -> BuildResult:
     """Stream a ZIP file set (PS3.12 annex V) into ``sink``, which need only write and flush.
 
     Nothing is staged: DICOMDIR and README.TXT come first, then each file is read once and
     written through (an unseekable sink gets data descriptors). ``sink`` is left open.
+    ``web_content`` as for :func:`build_file_set`.
     """
     facts = _facts(institution, creating_application, profile, file_set_id, created)
-    plan = _plan(sources, documents, profile, facts)
+    plan = _plan(sources, documents, profile, facts, web_content)
     _write_zip(plan, sink, deflate_level, progress)
     return plan.result
 
@@ -216,6 +233,28 @@ class _Plan:
     readme: bytes
     created: datetime
     result: BuildResult
+    #: The images the web content shows, with their sources (empty without web content).
+    web: list[tuple[Path, WebImage]]
+    institution: str
+
+    def web_files(self) -> Iterator[tuple[tuple[str, ...], bytes]]:
+        """Render each image of the web content, then INDEX.HTM: (path parts, bytes) each.
+
+        Renderings are made one at a time as they are written; an image that cannot be
+        decoded here is listed on the page without one.
+        """
+        if not self.web:
+            return
+        rendered = set()
+        for source, image in self.web:
+            try:
+                data = render_image(source)
+            except RenderingError:
+                continue
+            rendered.add(image.href)
+            yield image.parts, data
+        images = [image for _, image in self.web]
+        yield (INDEX,), index_page(images, rendered, self.institution)
 
 
 class _FileIds:
@@ -249,13 +288,18 @@ def _facts(
 
 
 def _plan(
-    sources: Sequence[Path], documents: Sequence[Path], profile: MediaProfile, facts: ReadmeFacts
+    sources: Sequence[Path],
+    documents: Sequence[Path],
+    profile: MediaProfile,
+    facts: ReadmeFacts,
+    web_content: bool = False,
 ) -> _Plan:
     """Check every source and document, assign paths, and encode DICOMDIR and README.TXT."""
     builder = DicomDirBuilder(facts.file_set_id)
     file_ids = _FileIds()
     tally = ContentTally()
     items: list[_Item] = []
+    web: list[tuple[Path, WebImage]] = []
     refused: list[tuple[Path, str]] = []
     for source in map(Path, sources):
         header = _read_source(source)
@@ -269,6 +313,8 @@ def _plan(
         builder.add(file_id, header, source=str(source))
         tally.add(header)
         items.append(_Item(source, file_id, source.stat().st_size))
+        if web_content and record_type(header) == IMAGE_RECORD:
+            web.append((source, web_image(file_id, header)))
     if refused:
         raise TransferSyntaxError(refused, profile)
     document_items = _document_items(documents)
@@ -290,7 +336,7 @@ def _plan(
         file_set_id=facts.file_set_id,
         notes=builder.notes,
     )
-    return _Plan(items, dicomdir, readme, facts.created, result)
+    return _Plan(items, dicomdir, readme, facts.created, result, web, facts.institution.name)
 
 
 def _read_source(source: Path) -> Dataset:
@@ -355,6 +401,10 @@ def _write_folder(plan: _Plan, out: Path, progress: Progress | None) -> None:
             raise SourceChangedError(f"{item.source} changed while the file set was built")
         if progress is not None:
             progress(done, len(plan.items))
+    for parts, data in plan.web_files():
+        target = out.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
     # Written last, so that an interrupted build is visibly incomplete: it has no DICOMDIR.
     (out / DICOMDIR_NAME).write_bytes(plan.dicomdir)
 
@@ -394,3 +444,5 @@ def _write_zip(
                 raise SourceChangedError(f"{item.source} changed while the file set was built")
             if progress is not None:
                 progress(done, len(plan.items))
+        for parts, data in plan.web_files():
+            archive.writestr(entry(parts, len(data)), data)

@@ -74,13 +74,22 @@ def pack(
     patient_ref: str | None = None,
     description: str = "",
     progress: Callable[[int, int], None] | None = None,
+    web_content: bool = False,
 ) -> PackResult:
-    """Build, encrypt and write a package to ``out``, and issue the token that opens it."""
+    """Build, encrypt and write a package to ``out``, and issue the token that opens it.
+
+    ``web_content`` adds a browser view of the images to the file set (INDEX.HTM, IHE_PDI/).
+    """
     secret = Secret.generate()
     document_id = new_document_id()
     with atomic_file(out) as sink, EnvelopeWriter(sink, secret, document_id) as writer:
         build = write_file_set_zip(
-            sources, writer, documents=documents, institution=institution, progress=progress
+            sources,
+            writer,
+            documents=documents,
+            institution=institution,
+            progress=progress,
+            web_content=web_content,
         )
     summary = ContentSummary(
         modalities=build.modalities,

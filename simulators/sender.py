@@ -120,6 +120,8 @@ class SenderConfig:
     delivery: Sequence[Channel] = ()
     documents: Sequence[Path] = ()
     description: str = ""
+    #: Add a browser view of the images to the file set (PDI Web Content: INDEX.HTM, IHE_PDI/).
+    web_content: bool = False
     #: Refer to the patient by a pseudonym made with this key, not by identity (HIT-PSEUD-01).
     pseudonym_key: bytes | None = field(default=None, repr=False)
     lifetime: timedelta = DEFAULT_LIFETIME
@@ -330,6 +332,7 @@ def _pack(
             patient_ref=_pseudonym(config, sources),
             description=config.description,
             progress=progress,
+            web_content=config.web_content,
         )
         return remake_package(packed, package, config.faults, config.work_dir)
     except (OSError, CloudPDIError) as exc:

@@ -33,6 +33,9 @@ BOUND_FEATURES = (
     "cross/expiry_revocation.feature",
     "receiver/import.feature",
     "cross/patient_reconciliation.feature",
+    "sender/transfer.feature",
+    "sender/file_set.feature",
+    "cross/pdi_compatibility.feature",
 )
 TOKEN_SECRECY_CASES = 9
 RUN_TIMEOUT = 300

@@ -14,6 +14,7 @@ Feature: A Cloud-PDI file set is a PDI file set
     Given a referral study of 3 CT images for patient "<name>"
     When the sending hospital sends the study to the receiving hospital
     Then the file set in the envelope meets PDI-CONS-01
+    And the file set in the envelope is a PDI file set
     And every image in the file set names the patient "<name>"
 
     Examples: how Japanese names are written

@@ -11,6 +11,7 @@ Feature: The file set a sender makes
     And the referral also carries "a referral letter"
     When the sending hospital sends the study to the receiving hospital
     Then the file set in the envelope meets <requirement>
+    And the file set in the envelope is a PDI file set
 
     @PDI-STRUCT-01
     Examples: DICOMDIR, README.TXT and the DICOM tree at the root, and nothing else but options
@@ -113,6 +114,9 @@ Feature: The file set a sender makes
       | Implicit VR Little Endian          |
       | Deflated Explicit VR Little Endian |
       | RLE Lossless                       |
+      | JPEG Lossless                      |
+      | JPEG Baseline                      |
+      | JPEG 2000 Lossless                 |
 
   @option:core @optional
   Scenario Outline: A file set with <defect> fails <requirement>
@@ -236,3 +240,4 @@ Feature: The file set a sender makes
     And the sending hospital adds web content for viewing the study in a browser
     When the sending hospital sends the study to the receiving hospital
     Then the file set in the envelope meets PDI-WEB-01
+    And the web content shows every image of the study

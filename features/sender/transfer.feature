@@ -10,6 +10,7 @@ Feature: Sending a referral
     When the sending hospital sends the study to the receiving hospital
     Then the repository holds the document named in the token
     And the file set in the envelope holds <count> images of the study
+    And the file set in the envelope is a PDI file set
 
     Examples: modalities
       | modality | count |

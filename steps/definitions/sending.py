@@ -1,0 +1,116 @@
+"""Steps of sending: several transfers of one study, and the token each of them issues.
+
+Secrets are compared, never shown: the evidence counts distinct secrets and their lengths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pytest_bdd import parsers, then, when
+
+from cloudpdi.token import Token, TokenMalformed, from_json
+from cloudpdi.token_input import read_token_file
+from harness.lab import Lab
+from reports import EvidenceKind
+from steps.evidence import EvidenceLog
+from steps.exchange import SENDING, Exchange, send_study
+from steps.referral import Referral
+
+#: The shortest secret CPDI-KEY-01 allows, in bits.
+MIN_SECRET_BITS = 128
+
+
+@when(
+    parsers.parse("the sending hospital sends the study to the receiving hospital {times:d} times"),
+    target_fixture="transfers",
+)
+def the_sending_hospital_sends_the_study_times(
+    times: int, lab: Lab, referral: Referral, evidence: EvidenceLog, sending: dict[str, Any]
+) -> list[Exchange]:
+    return [send_study(lab, referral, evidence, sending) for _ in range(times)]
+
+
+def _tokens(transfers: list[Exchange]) -> list[Token]:
+    """The token each transfer issued; fail the check when a transfer did not happen."""
+    refused = [problem for transfer in transfers for problem in transfer.problems]
+    assert all(transfer.sent for transfer in transfers), "; ".join(refused) or "a send failed"
+    return [read_token_file(t.sent.token_files.json) for t in transfers if t.sent is not None]
+
+
+@then("every transfer has its own document ID")
+def every_transfer_has_its_own_document_id(
+    transfers: list[Exchange], evidence: EvidenceLog
+) -> None:
+    ids = [token.document_id for token in _tokens(transfers)]
+    evidence.record(
+        EvidenceKind.TOKEN_HANDOFF,
+        actor=SENDING,
+        summary=f"{len(ids)} transfers named {len(set(ids))} distinct document IDs",
+        detail={"document IDs": ids},
+    )
+    assert len(set(ids)) == len(ids), f"{len(ids)} transfers used {len(set(ids))} document IDs"
+
+
+@then("every transfer has its own secret")
+def every_transfer_has_its_own_secret(transfers: list[Exchange], evidence: EvidenceLog) -> None:
+    # Compared by digest, so that no secret is kept or shown outside its token.
+    digests = [hashlib.sha256(token.secret.reveal()).digest() for token in _tokens(transfers)]
+    evidence.record(
+        EvidenceKind.TOKEN_HANDOFF,
+        actor=SENDING,
+        summary=f"{len(digests)} transfers used {len(set(digests))} distinct secrets",
+    )
+    assert len(set(digests)) == len(digests), (
+        f"{len(digests)} transfers used {len(set(digests))} secrets"
+    )
+
+
+@then("no secret is shorter than 128 bits")
+def no_secret_is_shorter_than_128_bits(transfers: list[Exchange], evidence: EvidenceLog) -> None:
+    bits = [len(token.secret) * 8 for token in _tokens(transfers)]
+    evidence.record(
+        EvidenceKind.TOKEN_HANDOFF,
+        actor=SENDING,
+        summary=f"secret lengths in bits: {', '.join(map(str, bits))}",
+    )
+    short = [length for length in bits if length < MIN_SECRET_BITS]
+    assert not short, f"{len(short)} secrets are shorter than {MIN_SECRET_BITS} bits: {short}"
+
+
+@then("the token names the community of the repository")
+def the_token_names_the_community(lab: Lab, exchange: Exchange, evidence: EvidenceLog) -> None:
+    token = exchange.require_token()
+    evidence.record(
+        EvidenceKind.TOKEN_HANDOFF,
+        actor=SENDING,
+        summary=f"the token names community {token.community_id!r} and repository "
+        f"{token.repository}; the repository serves community {lab.community_id!r}",
+    )
+    assert token.community_id == lab.community_id, (
+        f"the token names community {token.community_id!r}, not {lab.community_id!r}"
+    )
+    assert token.repository == lab.repository_url, "the token names another repository"
+
+
+@then("every item of the token has its defined type")
+def every_item_has_its_defined_type(exchange: Exchange, evidence: EvidenceLog) -> None:
+    """Read the token's JSON form as delivered: the token model refuses any item mistyped."""
+    token = exchange.require_token()
+    delivered = exchange.inbox / f"{token.token_id}.json"
+    assert delivered.is_file(), "the token's JSON form was not delivered"
+    text = delivered.read_bytes()
+    items = json.loads(text)
+    evidence.record(
+        EvidenceKind.TOKEN_HANDOFF,
+        actor=SENDING,
+        summary=f"the token's JSON form holds {len(items)} items",
+        detail={"items": {name: type(value).__name__ for name, value in items.items()}},
+    )
+    try:
+        parsed = from_json(text)
+    except TokenMalformed as exc:
+        raise AssertionError(f"the token has an item of the wrong type: {exc}") from None
+    assert parsed == token, "the JSON form differs from the token the receiving hospital read"
