@@ -9,7 +9,9 @@ Steps, in this order (CPDI-RCV-01):
 3. download the ciphertext resumably, checking its digest against the token's;
 4. decrypt, verify every chunk, extract safely and validate the PDI file set
    (:func:`cloudpdi.package.unpack`); a file set with validation errors is refused (unless
-   configured otherwise) and kept aside for inspection;
+   configured otherwise) and kept aside for inspection, unless every error is about one
+   instance that cannot be read or is missing: then those are refused and reported
+   (:mod:`simulators.receiver_triage`, PDI-READ-01);
 5. reconcile patient identity and C-STORE every instance into the destination PACS; in "no
    PACS" mode the validated file set in the output folder is the delivery.
 
@@ -48,6 +50,7 @@ from simulators.receiver_report import (
     ReceivedDocument,
     ReceiveResult,
 )
+from simulators.receiver_triage import set_apart, triage
 
 __all__ = [
     "STAGE_DOWNLOAD",
@@ -203,13 +206,18 @@ def _deliver(
     progress: Progress | None,
 ) -> _Delivery:
     """Import the verified file set into the PACS, leave it in the output folder, or refuse it."""
+    triaged = triage(unpacked.validation, unpacked.out)
     inventory = take_inventory(unpacked.out)
-    documents = inventory.documents
-    if not unpacked.validation.ok and not config.import_on_validation_errors:
+    if triaged.whole and not config.import_on_validation_errors:
         refused = _refused_folder(config, token)
         refused.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(unpacked.out, refused)
-        return _Delivery(refused, tuple(inventory.refused(VALIDATION_REFUSAL)), documents)
+        return _Delivery(refused, tuple(inventory.refused(VALIDATION_REFUSAL)), inventory.documents)
+    # An instance that cannot be read is refused with its reason; the rest go on (PDI-READ-01).
+    inventory = set_apart(
+        inventory, triaged.instances, keep_readable=config.import_on_validation_errors
+    )
+    documents = inventory.documents
     if config.destination_pacs is None:
         written = [i.outcome(InstanceStatus.WRITTEN) for i in inventory.instances]
         return _Delivery(unpacked.out, (*written, *inventory.unreadable), documents)

@@ -65,7 +65,13 @@ from simulators.sender_errors import (
     UploadFailed,
     UploadUnauthorized,
 )
-from simulators.sender_faults import misprint_slip, remake_package, upload_transport
+from simulators.sender_faults import (
+    FileSetEditor,
+    edit_file_set,
+    misprint_slip,
+    remake_package,
+    upload_transport,
+)
 from simulators.sender_retrieve import RetrieveMethod, check_study_uid, retrieve_study
 
 __all__ = [
@@ -135,6 +141,9 @@ class SenderConfig:
     chunk_size: int = DEFAULT_CHUNK_SIZE
     #: Deliberate misbehaviours, to test the conformance suite (:mod:`simulators.faults`).
     faults: frozenset[Fault] = frozenset()
+    #: Test-only: rewrites the file set once built, before it is encrypted (a file set made by
+    #: another tool, or broken on purpose), so that a receiver can be shown such a file set.
+    file_set_editor: FileSetEditor | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.work_dir = Path(self.work_dir)
@@ -334,6 +343,8 @@ def _pack(
             progress=progress,
             web_content=config.web_content,
         )
+        if config.file_set_editor is not None:
+            packed = edit_file_set(packed, package, config.file_set_editor)
         return remake_package(packed, package, config.faults, config.work_dir)
     except (OSError, CloudPDIError) as exc:
         raise PackFailed(f"cannot pack the study: {exc}") from exc

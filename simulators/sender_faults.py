@@ -2,7 +2,8 @@
 
 Test-only. The protocol library is never asked to misbehave: a faulty package is the correct
 one opened again and rewritten, a leak is added by the HTTP transport under the repository
-client, and a misprinted slip replaces the correct one after it was written.
+client, and a misprinted slip replaces the correct one after it was written. A test's file
+set editor (``SenderConfig.file_set_editor``) changes the built file set the same way.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import base64
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from cloudpdi.container import DICOM_FOLDER
 from cloudpdi.dicomdir import DICOMDIR_NAME
 from cloudpdi.envelope import ciphertext_digest, decrypt_to_file, encrypt_stream
 from cloudpdi.files import atomic_file, staged_path
+from cloudpdi.fileset import extract_file_set, open_file_set
 from cloudpdi.package import PackResult
 from cloudpdi.secret import Secret
 from cloudpdi.slip import write_qr, write_slip
@@ -46,6 +48,9 @@ _ZIP_FAULTS = frozenset(
 PACKAGE_FAULTS = _REUSES | _ZIP_FAULTS
 _LEAKS = frozenset({Fault.SENDER_LEAKS_SECRET_IN_URL, Fault.SENDER_LEAKS_SECRET_IN_HEADER})
 _DICOM_TREE = f"{DICOM_FOLDER}/"
+#: ``editor(folder, dest)`` writes the file set built in ``folder``, changed, as the ZIP file
+#: ``dest`` (test-only: to send a file set made otherwise, or broken on purpose).
+FileSetEditor = Callable[[Path, Path], None]
 
 
 def remake_package(
@@ -59,14 +64,50 @@ def remake_package(
     token = _reused(packed.token, faults, work_dir)
     if token is packed.token and not faults - _REUSES:
         return packed
+
+    def rewrite(plain: Path, work: Path) -> Path:
+        if faults & _ZIP_FAULTS:
+            return _rewrite_zip(plain, work / "rewritten.zip", faults)
+        return plain
+
+    return _repack(
+        packed, package, token, rewrite, encrypt=Fault.SENDER_UPLOADS_PLAINTEXT not in faults
+    )
+
+
+def edit_file_set(packed: PackResult, package: Path, editor: FileSetEditor) -> PackResult:
+    """Rewrite the file set in ``package`` with ``editor``; encrypt it again with its secret."""
+
+    def rewrite(plain: Path, work: Path) -> Path:
+        with open_file_set(plain) as file_set:
+            extract_file_set(file_set, work / "file-set")
+        edited = work / "edited.zip"
+        editor(work / "file-set", edited)
+        return edited
+
+    return _repack(packed, package, packed.token, rewrite)
+
+
+def _repack(
+    packed: PackResult,
+    package: Path,
+    token: Token,
+    rewrite: Callable[[Path, Path], Path],
+    *,
+    encrypt: bool = True,
+) -> PackResult:
+    """Decrypt ``package``, rewrite its ZIP file set, and write it again, encrypted for
+    ``token`` (or not at all); return the result with a token that describes the new package.
+
+    ``rewrite(plain ZIP, work folder)`` returns the ZIP file to write.
+    """
     made = packed.token
     with tempfile.TemporaryDirectory(dir=package.parent, prefix=".fault-") as work:
         plain = Path(work) / "fileset.zip"
         with open(package, "rb") as src:
             decrypt_to_file(src, plain, made.secret, made.document_id, scheme=made.envelope_scheme)
-        if faults & _ZIP_FAULTS:
-            plain = _rewrite_zip(plain, Path(work) / "rewritten.zip", faults)
-        if Fault.SENDER_UPLOADS_PLAINTEXT in faults:
+        plain = rewrite(plain, Path(work))
+        if not encrypt:
             shutil.copyfile(plain, package)
         else:
             with open(plain, "rb") as src, atomic_file(package) as sink:

@@ -57,11 +57,27 @@ def reported(what: str, entries: Entries) -> Judge:
     return judge
 
 
+def could_not_read(lab: Lab, exchange: Exchange) -> str:
+    """Judge that the receive report names, with a reason, every instance sent that did not
+    arrive in the receiving PACS."""
+    result = exchange.require_received()
+    named = [f"{i.path}: {i.reason}" for i in result.not_imported if i.path and i.reason]
+    sent = {record.sop_instance_uid for record in lab.source.instances()}
+    arrived = sent & {record.sop_instance_uid for record in lab.destination.instances()}
+    assert named, "the receive report names no instance the receiving hospital could not read"
+    assert len(named) >= len(sent - arrived), (
+        f"{len(sent - arrived)} instances sent did not arrive, and the receive report names "
+        f"{len(named)}"
+    )
+    return "the receive report names " + "; ".join(named)
+
+
 #: How to judge each message the receiving hospital may be told, by message.
 TOLD: dict[str, Judge] = {
     "the token has expired": refused_with(TokenExpired),
     "the document is no longer available": refused_with(DocumentGone),
     # Refused as it was downloaded, by the token's digest: before decrypting any of it.
     "the download is damaged": refused_with(DigestMismatch),
+    "which instance it could not read": could_not_read,
     "the patient needs matching": reported("that the patient needs matching", needs_matching),
 }
