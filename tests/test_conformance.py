@@ -31,11 +31,9 @@ BOUND = "cross/token_secrecy.feature"
 BOUND_FEATURES = (
     BOUND,
     "cross/expiry_revocation.feature",
-    "receiver/import.feature",
-    "cross/patient_reconciliation.feature",
-    "sender/transfer.feature",
-    "sender/file_set.feature",
-    "cross/pdi_compatibility.feature",
+    "repository/storage.feature",
+    "cross/token_formats.feature",
+    "receiver/tokens.feature",
 )
 TOKEN_SECRECY_CASES = 9
 RUN_TIMEOUT = 300
