@@ -32,6 +32,11 @@ BOUND_FEATURES = (
     BOUND,
     "cross/expiry_revocation.feature",
     "repository/storage.feature",
+    "receiver/import.feature",
+    "cross/patient_reconciliation.feature",
+    "sender/transfer.feature",
+    "sender/file_set.feature",
+    "cross/pdi_compatibility.feature",
     "cross/token_formats.feature",
     "receiver/tokens.feature",
 )
