@@ -2,6 +2,8 @@
 
 Credentials never go on the command line (other users see it in ``ps``): the repository reads
 its keys from a TOML file, and writes a fresh one, readable only by its owner, when none is given.
+``--fault NAME`` makes the actor misbehave on purpose (:mod:`simulators.faults`), to show that
+a conformance run fails on it; nothing else can switch a fault on.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from cloudpdi.config_model import DEFAULT_ISSUER
 from cloudpdi.dimse import DicomPeer
 from cloudpdi.files import write_private
 from harness.commands import UsageError
+from simulators.faults import Actor, Fault, FaultError, faults_for, faults_of
 from simulators.pacs import PacsConfig, serve_pacs
 from simulators.receiver import ReceiverConfig, ReceiverConfigError, load_receiver_config
 from simulators.receiver_inbox import serve_receiver
@@ -68,6 +71,7 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
         metavar="SHA256=FACILITY",
         help="a facility certificate's SHA-256 fingerprint (hex) and the uploader it names",
     )
+    add_fault_option(repo, "repository")
     repo.set_defaults(handler=run_repository)
 
     receiver = actors.add_parser("receiver", help="a receiver with an HTTP token inbox")
@@ -86,6 +90,27 @@ def add_receiver_options(parser: argparse.ArgumentParser) -> None:
     )
     where.add_argument("--no-pacs", action="store_true", help="write the file set to --out only")
     parser.add_argument("--out", type=Path, metavar="DIR", help="output folder")
+    add_fault_option(parser, "receiver")
+
+
+def add_fault_option(parser: argparse.ArgumentParser, actor: Actor) -> None:
+    """Add ``--fault NAME`` (repeatable): a deliberate misbehaviour of ``actor``."""
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"misbehave on purpose, to test a conformance suite (repeatable): "
+        f"{', '.join(faults_of(actor))}",
+    )
+
+
+def fault_option(args: argparse.Namespace, actor: Actor) -> frozenset[Fault]:
+    """The faults ``--fault`` names, refusing an unknown name or another actor's fault."""
+    try:
+        return faults_for(actor, args.fault)
+    except FaultError as exc:
+        raise UsageError(f"--fault: {exc}") from None
 
 
 def receiver_config(args: argparse.Namespace) -> ReceiverConfig:
@@ -97,6 +122,8 @@ def receiver_config(args: argparse.Namespace) -> ReceiverConfig:
             changes["destination_pacs"] = args.pacs
         if args.out is not None:
             changes["output_dir"] = args.out
+        if args.fault:
+            changes["faults"] = fault_option(args, "receiver")
         return replace(config, **changes) if changes else config
     except (ReceiverConfigError, ValueError) as exc:
         raise UsageError(str(exc)) from None
@@ -145,6 +172,7 @@ def run_repository(args: argparse.Namespace) -> int:
             admin_key=admin_key,
             default_retention=timedelta(days=args.retention_days),
             tls=tls,
+            faults=fault_option(args, "repository"),
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

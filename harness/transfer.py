@@ -15,7 +15,14 @@ from pathlib import Path
 from cloudpdi.config_model import DEFAULT_COMMUNITY, DEFAULT_ISSUER
 from cloudpdi.container import Institution
 from cloudpdi.token import Facility
-from harness.actors import add_receiver_options, peer_argument, read_keys, receiver_config
+from harness.actors import (
+    add_fault_option,
+    add_receiver_options,
+    fault_option,
+    peer_argument,
+    read_keys,
+    receiver_config,
+)
 from harness.commands import (
     DEFAULT_INSTITUTION,
     DEFAULT_REPOSITORY,
@@ -80,6 +87,7 @@ def add_send_parser(sub: argparse._SubParsersAction) -> None:
     send_.add_argument("--hook-timeout", type=float, default=60.0)
     send_.add_argument("--work-dir", type=Path, default=Path("cloudpdi-send"))
     send_.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_fault_option(send_, "sender")
     send_.set_defaults(handler=run_send)
 
 
@@ -111,6 +119,7 @@ def run_send(args: argparse.Namespace) -> int:
         documents=args.document,
         description=args.description,
         lifetime=timedelta(days=args.lifetime_days),
+        faults=fault_option(args, "sender"),
     )
     result = send(config, args.study_uid, progress=progress_bar)
     summary = result.to_dict()

@@ -6,7 +6,8 @@ breaks: a self-test switches it on and expects the scenarios proving those requi
 
 Test-only: every actor configuration starts with no fault, no configuration file can switch
 one on, and only code that names a fault (a test, or an explicit ``--fault NAME`` given to
-``cloudpdi serve``) does. A fault's name starts with the actor that misbehaves.
+``cloudpdi serve repository|receiver``, ``send`` or ``receive``) does; ``cloudpdi conformance
+run`` cannot. A fault's name starts with the actor that misbehaves.
 """
 
 from __future__ import annotations
