@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -37,6 +37,7 @@ from cloudpdi.seal import (
 from cloudpdi.token import Token, issue_token
 from harness.commands import DEFAULT_INSTITUTION
 from simulators.delivery import FolderDelivery
+from simulators.faults import Actor, Fault
 from simulators.pacs import PacsConfig, PacsSimulator
 from simulators.receiver import ReceiverConfig
 from simulators.recording_proxy import RecordingProxy
@@ -92,11 +93,14 @@ class Lab:
         *,
         patient_mapping: Mapping[str, str] | None = None,
         recorder: Recorder | None = None,
+        faults: Iterable[Fault] = (),
         config: RunConfig | None = None,
     ) -> None:
         self.root = root
         self.patient_mapping = dict(patient_mapping or {})
         self.recorder = recorder
+        #: Deliberate misbehaviours of the simulated actors: the suite's self-test only.
+        self.faults = frozenset(faults)
         self.config = config or RunConfig.default()
         facilities = self.config.facilities
         self.issuer = facilities.issuer.facility
@@ -117,6 +121,10 @@ class Lab:
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
+
+    def faults_of(self, actor: Actor) -> frozenset[Fault]:
+        """The faults switched on in the simulated ``actor``."""
+        return frozenset(fault for fault in self.faults if fault.actor == actor)
 
     @property
     def repository(self) -> RepositoryServer:
@@ -151,6 +159,8 @@ class Lab:
         )
         repository = self.config.repository
         if isinstance(repository, RepositorySut):
+            if self.faults_of("repository"):
+                raise ActorUnderTest("a fault can be switched on in the simulated repository only")
             proxy = RecordingProxy(
                 repository.url,
                 self.recorder or Recorder(),
@@ -168,6 +178,7 @@ class Lab:
                     self.recipient.id: self.recipient_key,
                 },
                 recorder=self.recorder,
+                faults=self.faults_of("repository"),
                 host=repository.host,
                 port=repository.port,
             )
@@ -194,6 +205,7 @@ class Lab:
             issuer_key_path=self.issuer_key_path,
             recipient_public_key_path=self.receiver_public_key_path,
             delivery=[FolderDelivery(self.root / "token-inbox")],
+            faults=self.faults_of("sender"),
         )
         return replace(config, **changes) if changes else config
 
@@ -247,6 +259,7 @@ class Lab:
             recipient_key=self.recipient_key,
             destination_pacs=self.destination.peer,
             reconciliation=reconciliation,
+            faults=self.faults_of("receiver"),
         )
         return replace(config, **changes) if changes else config
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from reports import TestInstance
+from simulators.faults import Fault
 from steps.plugin import RESULTS, case_id
 
 #: The folder of the bound modules, ``test_<feature>.py``.
@@ -89,8 +90,15 @@ def run_steps(
     seed: int,
     basetemp: Path,
     progress: Callable[[TestInstance], None],
+    faults: Collection[Fault] = (),
+    config: Path | None = None,
 ) -> StepRun:
-    """Run the selected cases of the bound modules; ``basetemp`` must be a fresh private folder."""
+    """Run the selected cases of the bound modules; ``basetemp`` must be a fresh private folder.
+
+    ``faults`` switch deliberate misbehaviours on in the simulated actors (the suite's
+    self-test only, :mod:`simulators.faults`). ``config`` is the run configuration file, which
+    says which actors are under test and how to reach them (none: every actor simulated).
+    """
     session = _Session(selected, progress)
     args = [
         *(str(path) for path in bound_modules()),
@@ -114,6 +122,8 @@ def run_steps(
         str(basetemp),
         "--conformance-seed",
         str(seed),
+        *(f"--conformance-fault={fault}" for fault in sorted(faults)),
+        *(["--conformance-config", str(config)] if config is not None else []),
     ]
     code = pytest.main(args, plugins=[session])
     failure = ""
