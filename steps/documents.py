@@ -11,20 +11,23 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
 from cloudpdi.sources import is_part10_file
+from cloudpdi.support import SupportKind
 from fixtures.dataset import DEFAULT_PATIENT, StudySpec, make_study, study_from_dataset
 from fixtures.documents import write_fhir_document, write_referral_pdf
 from fixtures.lab_result import write_lab_result
 from fixtures.prescription import write_prescription
 from fixtures.support_images import SUPPORT_SERIES_DESCRIPTION, generate_support_image
 from harness.lab import Lab
+from simulators.receiver_report import ReceiveResult
 from steps.errors import StepError
 from steps.referral import Referral, person_name
 
@@ -171,3 +174,66 @@ def same_document(path: Path, document: Document) -> bool:
         return False
     with path.open("rb") as stream:
         return hashlib.file_digest(stream, "sha256").hexdigest() == document.sha256
+
+
+#: The attributes by which an AI support image says it is no original, as
+#: :mod:`fixtures.support_images` marks it; the pixels carry the burned-in banner and marks.
+SIGNS = (
+    "SOPClassUID",
+    "ImageType",
+    "Modality",
+    "ConversionType",
+    "SeriesDescription",
+    "DerivationDescription",
+    "ImageComments",
+    "BurnedInAnnotation",
+    "SourceImageSequence",
+)
+BURNED_IN = "the burned-in banner and marks (pixel data)"
+
+
+def lost_signs(made: Path, held: Path) -> list[str]:
+    """Name the signs of the support image ``made`` that its copy ``held`` lost or changed."""
+    original, copy = dcmread(made), dcmread(held)
+    lost = [
+        keyword
+        for keyword in SIGNS
+        if keyword in original and (keyword not in copy or copy[keyword] != original[keyword])
+    ]
+    try:
+        same_pixels = np.array_equal(original.pixel_array, copy.pixel_array)
+    except (AttributeError, ValueError, RuntimeError, NotImplementedError):
+        same_pixels = False  # no pixel data, or none that can be decoded
+    return lost if same_pixels else [*lost, BURNED_IN]
+
+
+def unmarked(made: Mapping[str, Path], held: Mapping[str, Path]) -> list[str]:
+    """Say, per support image ``made``, what its copy in ``held`` lacks (nothing: all marked)."""
+    problems = []
+    for uid, path in made.items():
+        if uid not in held:
+            problems.append(f"AI support image {uid} is not there")
+        elif lost := lost_signs(path, held[uid]):
+            problems.append(f"AI support image {uid} lost: {', '.join(lost)}")
+    return problems
+
+
+def listed_support_images(lab: Lab, result: ReceiveResult) -> list[str]:
+    """The receive report's entries that tell which images are the AI support images sent.
+
+    Every AI support image the sending hospital held must be listed as one, and no other
+    image of the study: a report that lists none, misses one or lists an original tells
+    nothing the hospital can rely on.
+    """
+    made = made_support_images(lab)
+    if not made:
+        raise StepError("the sending hospital held no AI support image to be told about")
+    listed = {i.sop_instance_uid: i for i in result.instances if i.support.kind is SupportKind.AI}
+    missing = sorted(set(made) - set(listed))
+    assert not missing, (
+        f"the receive report does not list {len(missing)} of the {len(made)} AI support "
+        f"images as such: {', '.join(missing)}"
+    )
+    originals = sorted(set(listed) - set(made))
+    assert not originals, f"the receive report lists original images as AI support: {originals}"
+    return [f"{listed[uid].path}: {', '.join(listed[uid].support.reasons)}" for uid in made]

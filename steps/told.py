@@ -17,6 +17,7 @@ from cloudpdi.repository import DigestMismatch, DocumentGone
 from cloudpdi.token import TokenExpired
 from harness.lab import ActorUnderTest, Lab
 from simulators.receiver import ReceiveResult
+from steps.documents import listed_support_images
 from steps.exchange import Exchange
 from steps.patients import needs_matching
 
@@ -80,4 +81,7 @@ TOLD: dict[str, Judge] = {
     "the download is damaged": refused_with(DigestMismatch),
     "which instance it could not read": could_not_read,
     "the patient needs matching": reported("that the patient needs matching", needs_matching),
+    "which images are AI support images": reported(
+        "which images are AI support images", listed_support_images
+    ),
 }

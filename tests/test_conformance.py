@@ -39,6 +39,8 @@ BOUND_FEATURES = (
     "cross/pdi_compatibility.feature",
     "cross/token_formats.feature",
     "receiver/tokens.feature",
+    "cross/non_image_content.feature",
+    "cross/support_images.feature",
 )
 TOKEN_SECRECY_CASES = 9
 RUN_TIMEOUT = 300

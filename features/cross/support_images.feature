@@ -10,6 +10,7 @@ Feature: AI support images are never mistaken for originals
     When the sending hospital sends the study to the receiving hospital
     Then every AI support image in the file set is marked as derived and not for diagnosis
     And the file set in the envelope meets PDI-CONS-01
+    And the file set in the envelope is a PDI file set
 
   @actor:receiver @CPDI-SUPP-01 @PDI-IMP-01 @option:support-images @required
   Scenario: The receiver keeps the signs and lists support images apart
@@ -18,4 +19,5 @@ Feature: AI support images are never mistaken for originals
     And the referral also carries "AI support images"
     When the sending hospital sends the study to the receiving hospital
     Then every AI support image in the receiving PACS is marked as derived and not for diagnosis
+    And every image in the receiving PACS has patient ID "R0001234"
     And the receiving hospital is told "which images are AI support images"
