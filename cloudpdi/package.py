@@ -4,7 +4,7 @@
 copy on disk), with a fresh document ID and a fresh secret that go only into the token.
 ``unpack`` checks the token, decrypts to a temporary file while checking the ciphertext digest
 in the same pass, uses that file only if every chunk and the digest verified (CPDI-INT-01),
-extracts the file set safely and validates it.
+extracts the file set safely and validates it against the General Purpose profile it fits.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from cloudpdi.envelope import SCHEME_ID, EnvelopeWriter, decrypt_to_file
 from cloudpdi.errors import CloudPDIError
 from cloudpdi.files import atomic_file
 from cloudpdi.fileset import extract_file_set, open_file_set
-from cloudpdi.pdi_rules import ValidationReport, validate_file_set
+from cloudpdi.media import STD_GEN_CD, MediaProfile
+from cloudpdi.pdi_rules import GENERAL_PURPOSE_PROFILES, ValidationReport, validate_file_set
 from cloudpdi.secret import Secret
 from cloudpdi.token import (
     DEFAULT_LIFETIME,
@@ -75,10 +76,12 @@ def pack(
     description: str = "",
     progress: Callable[[int, int], None] | None = None,
     web_content: bool = False,
+    profile: MediaProfile = STD_GEN_CD,
 ) -> PackResult:
     """Build, encrypt and write a package to ``out``, and issue the token that opens it.
 
-    ``web_content`` adds a browser view of the images to the file set (INDEX.HTM, IHE_PDI/).
+    ``web_content`` adds a browser view of the images to the file set (INDEX.HTM, IHE_PDI/);
+    ``profile`` is the General Purpose profile the file set keeps to (its transfer syntaxes).
     """
     secret = Secret.generate()
     document_id = new_document_id()
@@ -90,6 +93,7 @@ def pack(
             institution=institution,
             progress=progress,
             web_content=web_content,
+            profile=profile,
         )
     summary = ContentSummary(
         modalities=build.modalities,
@@ -138,4 +142,6 @@ def unpack(
             staged = Path(work) / "fileset"
             files = len(extract_file_set(file_set, staged))
         os.replace(staged, out)
-    return UnpackResult(out=out, files=files, validation=validate_file_set(out))
+    # A file set from the cloud comes on no medium: it may be of any General Purpose profile.
+    validation = validate_file_set(out, profile=GENERAL_PURPOSE_PROFILES)
+    return UnpackResult(out=out, files=files, validation=validation)

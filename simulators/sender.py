@@ -35,6 +35,7 @@ from cloudpdi.container import Institution
 from cloudpdi.dimse import DicomPeer
 from cloudpdi.dimse_peer import check_ae_title
 from cloudpdi.errors import CloudPDIError
+from cloudpdi.media import MEDIA_PROFILES, STD_GEN_CD
 from cloudpdi.package import PackResult, pack
 from cloudpdi.pseudonym import PseudonymError, patient_pseudonym
 from cloudpdi.repository import (
@@ -128,6 +129,8 @@ class SenderConfig:
     description: str = ""
     #: Add a browser view of the images to the file set (PDI Web Content: INDEX.HTM, IHE_PDI/).
     web_content: bool = False
+    #: The General Purpose profile of the file set (PS3.11): the transfer syntaxes it may hold.
+    media_profile: str = STD_GEN_CD.name
     #: Refer to the patient by a pseudonym made with this key, not by identity (HIT-PSEUD-01).
     pseudonym_key: bytes | None = field(default=None, repr=False)
     lifetime: timedelta = DEFAULT_LIFETIME
@@ -164,6 +167,9 @@ class SenderConfig:
             raise SendConfigError("max_downloads must be at least 1")
         if self.expires_at is not None and self.expires_at.utcoffset() is None:
             raise SendConfigError("expires_at must be a timezone-aware datetime")
+        if self.media_profile not in MEDIA_PROFILES:
+            known = ", ".join(MEDIA_PROFILES)
+            raise SendConfigError(f"media_profile is one of {known}")
 
 
 @dataclass(frozen=True)
@@ -342,6 +348,7 @@ def _pack(
             description=config.description,
             progress=progress,
             web_content=config.web_content,
+            profile=MEDIA_PROFILES[config.media_profile],
         )
         if config.file_set_editor is not None:
             packed = edit_file_set(packed, package, config.file_set_editor)

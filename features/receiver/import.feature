@@ -25,15 +25,16 @@ Feature: Receiving a referral
   Scenario Outline: The receiver imports images compressed as <syntax>
     Given a referral study of 3 CT images for patient "山田 太郎"
     And the sending hospital's PACS holds the images in <syntax>
+    And the sending hospital makes file sets of the <profile> profile
     When the sending hospital sends the study to the receiving hospital
     Then the receiving PACS holds 3 images of the study
     And every image in the receiving PACS equals the image sent, apart from the patient identity
 
     Examples: transfer syntaxes of the DVD and USB JPEG and JPEG 2000 profiles
-      | syntax             |
-      | JPEG Lossless      |
-      | JPEG Baseline      |
-      | JPEG 2000 Lossless |
+      | syntax             | profile          |
+      | JPEG Lossless      | STD-GEN-DVD-JPEG |
+      | JPEG Baseline      | STD-GEN-USB-JPEG |
+      | JPEG 2000 Lossless | STD-GEN-DVD-J2K  |
 
   @CPDI-TOK-02 @option:core @required
   Scenario: The receiver asks the repository of the token's community

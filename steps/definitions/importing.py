@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from pytest_bdd import given, parsers, then
 
+from cloudpdi.media import MEDIA_PROFILES
 from harness.lab import Lab
 from reports import EvidenceKind
 from steps.communities import UNKNOWN_COMMUNITY, OtherCommunity, other_community, probe
@@ -60,6 +61,18 @@ def the_community_directory_lists(
         sizes={"communities": len(directory), "requests recorded": neighbour.seen},
     )
     return neighbour
+
+
+@given(parsers.parse("the sending hospital makes file sets of the {profile} profile"))
+def the_sending_hospital_makes_file_sets_of(
+    profile: str, sending: dict[str, Any], evidence: EvidenceLog
+) -> None:
+    if profile not in MEDIA_PROFILES:
+        raise StepError(f"no General Purpose profile is called {profile!r}")
+    sending["media_profile"] = profile
+    evidence.record(
+        EvidenceKind.FILE, actor=SENDING, summary=f"makes file sets of the {profile} profile"
+    )
 
 
 @given("the token names a community the receiving hospital does not know")
