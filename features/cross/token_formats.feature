@@ -84,7 +84,7 @@ Feature: One token, three forms
     Then the token carries a patient pseudonym
     And no form of the token reveals the patient's name or patient ID
 
-  @actor:receiver @HIT-PSEUD-01 @option:pseudonymised-token @required
+  @actor:receiver @HIT-PSEUD-01 @CPDI-RCV-02 @option:pseudonymised-token @required
   Scenario: The receiver imports a transfer whose token names a pseudonym
     Given the receiving hospital knows patient "山田 太郎" as local patient ID "R0001234"
     And the sending hospital refers to patients by pseudonym
