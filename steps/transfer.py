@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import filecmp
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cloudpdi.config_model import MEGABYTE
 from cloudpdi.envelope import SCHEME_ID, encrypt_stream
@@ -77,17 +79,26 @@ def megabytes(count: int) -> int:
     return count * MEGABYTE
 
 
-def upload(lab: Lab, transfer: Transfer) -> Outcome:
-    """Upload the ciphertext as the sending hospital, with the token's expiry and recipient."""
+def upload(lab: Lab, transfer: Transfer, changes: Mapping[str, Any] | None = None) -> Outcome:
+    """Upload the ciphertext as the sending hospital, with the token's expiry.
+
+    ``changes`` are what the scenario changed in how the sending hospital works, as fields of
+    the simulated sender's configuration: its ``uploader_key``, ``restrict_to_recipient`` and
+    ``max_downloads`` apply here too.
+    """
     token = transfer.token
+    changes = changes or {}
+    key = changes.get("uploader_key", lab.uploader_key)
+    recipient = lab.recipient.id if changes.get("restrict_to_recipient") else None
     try:
-        with RepositoryClient(lab.repository_url, uploader_key=lab.uploader_key) as client:
+        with RepositoryClient(lab.repository_url, uploader_key=key) as client:
             client.upload(
                 token.document_id,
                 transfer.ciphertext,
                 token.content_digest,
                 expires=token.expires_at,
-                recipient=lab.recipient.id,
+                recipient=recipient,
+                max_downloads=changes.get("max_downloads"),
                 chunk_size=UPLOAD_CHUNK,
             )
     except CloudPDIError as exc:
@@ -95,16 +106,30 @@ def upload(lab: Lab, transfer: Transfer) -> Outcome:
     return Outcome(path=transfer.ciphertext)
 
 
-def download(lab: Lab, token: Token, dest: Path) -> Outcome:
-    """Download the document the token names as the receiving hospital, checking its digest."""
+def download(lab: Lab, token: Token, dest: Path, *, anonymous: bool = False) -> Outcome:
+    """Download the document the token names as the receiving hospital, checking its digest.
+
+    ``anonymous``: with no credential at all, as a hospital the repository never saw.
+    """
+    key = None if anonymous else lab.recipient_key
     try:
-        with RepositoryClient(lab.repository_url, uploader_key=lab.recipient_key) as client:
+        with RepositoryClient(lab.repository_url, uploader_key=key) as client:
             client.download(token.document_id, dest, expected_digest=token.content_digest)
     except RepositoryError as exc:
         return Outcome(error=f"the repository refused the download: {exc}", status=exc.status)
     except CloudPDIError as exc:
         return Outcome(error=f"the repository refused the download: {exc}")
     return Outcome(path=dest)
+
+
+def revoke(lab: Lab, token: Token, key: str) -> Outcome:
+    """Ask the repository, with the facility key ``key``, to revoke the token's document."""
+    try:
+        with RepositoryClient(lab.repository_url, uploader_key=key) as client:
+            client.delete(token.document_id)
+    except CloudPDIError as exc:
+        return Outcome(error=f"the repository refused the revocation: {exc}")
+    return Outcome()
 
 
 def same_bytes(first: Path, second: Path) -> bool:

@@ -32,6 +32,7 @@ BOUND_FEATURES = (
     BOUND,
     "cross/expiry_revocation.feature",
     "repository/storage.feature",
+    "repository/access.feature",
     "receiver/import.feature",
     "cross/patient_reconciliation.feature",
     "sender/transfer.feature",

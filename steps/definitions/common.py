@@ -101,8 +101,8 @@ def token(transfer: Transfer) -> Token:
 
 
 @when("the sending hospital uploads the transfer to the repository", target_fixture="uploaded")
-def the_sending_hospital_uploads(lab: Lab, transfer: Transfer) -> Outcome:
-    return upload(lab, transfer)
+def the_sending_hospital_uploads(lab: Lab, transfer: Transfer, sending: dict[str, Any]) -> Outcome:
+    return upload(lab, transfer, sending)
 
 
 @when(

@@ -13,14 +13,12 @@ from typing import Any
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from cloudpdi.errors import CloudPDIError
-from cloudpdi.repository import RepositoryClient
 from cloudpdi.token import Token
 from harness.lab import Lab
 from reports import EvidenceKind
 from steps.evidence import EvidenceLog
 from steps.exchange import SENDING
-from steps.transfer import Outcome
+from steps.transfer import Outcome, revoke
 
 
 class RepositoryClock:
@@ -69,16 +67,6 @@ def seconds_pass(
         summary=f"its clock moved on {seconds} s; its purge deleted {purged.documents} documents",
         sizes={"documents purged": purged.documents, "uploads purged": purged.uploads},
     )
-
-
-def revoke(lab: Lab, token: Token, key: str) -> Outcome:
-    """Ask the repository, with the facility key ``key``, to revoke the token's document."""
-    try:
-        with RepositoryClient(lab.repository_url, uploader_key=key) as client:
-            client.delete(token.document_id)
-    except CloudPDIError as exc:
-        return Outcome(error=f"the repository refused the revocation: {exc}")
-    return Outcome()
 
 
 @when("the sending hospital revokes the document", target_fixture="revoked")
