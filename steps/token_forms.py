@@ -103,9 +103,9 @@ def shown_items(token: Token) -> list[str]:
     return [f"{label}: {value}" for label, value in slip_fields(token)]
 
 
-def one_line(text: str) -> str:
-    """Return ``text`` with every run of white space made one space: lines may wrap anywhere."""
-    return " ".join(text.split())
+def without_spaces(text: str) -> str:
+    """Return ``text`` without white space: a printed line may wrap anywhere, even in a word."""
+    return "".join(text.split())
 
 
 def issued_files(inbox: Path, token_id: str) -> TokenFiles:

@@ -45,10 +45,10 @@ from steps.token_forms import (
     WORDS,
     Reading,
     issued_files,
-    one_line,
     printed_words,
     read_forms,
     shown_items,
+    without_spaces,
 )
 
 
@@ -233,7 +233,7 @@ def _words_show_every_form(
     files: TokenFiles, readings: dict[str, Reading], evidence: EvidenceLog
 ) -> None:
     try:
-        words = one_line(printed_words(files.slip))
+        words = without_spaces(printed_words(files.slip))
     except CloudPDIError as exc:
         raise AssertionError(f"no words can be read on the token slip: {exc}") from None
     unread = [f"the {r.form} ({r.problem})" for r in readings.values() if r.token is None]
@@ -244,7 +244,7 @@ def _words_show_every_form(
             for reading in readings.values()
             if reading.token is not None
             for item in shown_items(reading.token)
-            if one_line(item) not in words
+            if without_spaces(item) not in words
         }
     )
     evidence.record(
