@@ -130,5 +130,10 @@ def the_repository_was_not_asked(lab: Lab, exchange: Exchange, evidence: Evidenc
 @then("the receiving PACS holds no image of the study")
 def the_receiving_pacs_holds_no_image(lab: Lab) -> None:
     sent = {record.sop_instance_uid for record in lab.source.instances()}
+    if not sent:
+        # A referral of documents alone: no image of it exists, so none may have been stored.
+        stored = [event for event in lab.destination.events() if event.operation == "C-STORE"]
+        assert not stored, f"the receiving PACS was sent {len(stored)} instances"
+        return
     arrived = sent & {record.sop_instance_uid for record in lab.destination.instances()}
     assert not arrived, f"the receiving PACS holds {len(arrived)} images of the study"
