@@ -34,7 +34,6 @@ from steps.envelope import JUDGE, Envelope, images, open_envelope
 from steps.errors import StepError
 from steps.evidence import EvidenceLog
 from steps.exchange import RECEIVING, Exchange
-from steps.file_set import Envelopes
 from steps.referral import Referral
 
 
@@ -93,7 +92,11 @@ def _carry(
 
 
 def _opened(
-    lab: Lab, exchange: Exchange, envelopes: Envelopes, tmp_path: Path, evidence: EvidenceLog
+    lab: Lab,
+    exchange: Exchange,
+    envelopes: dict[str, Envelope],
+    tmp_path: Path,
+    evidence: EvidenceLog,
 ) -> tuple[Envelope, Path]:
     """The envelope of the transfer sent, and its file set extracted by the independent judge."""
     token = exchange.require_token()
@@ -133,7 +136,7 @@ def the_file_set_holds_the_document(
     lab: Lab,
     exchange: Exchange,
     carried: Carried,
-    envelopes: Envelopes,
+    envelopes: dict[str, Envelope],
     tmp_path: Path,
     evidence: EvidenceLog,
 ) -> None:
@@ -191,7 +194,7 @@ def _made(lab: Lab) -> dict[str, Path]:
 def every_support_image_in_the_file_set_is_marked(
     lab: Lab,
     exchange: Exchange,
-    envelopes: Envelopes,
+    envelopes: dict[str, Envelope],
     tmp_path: Path,
     evidence: EvidenceLog,
 ) -> None:
