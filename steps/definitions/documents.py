@@ -16,6 +16,7 @@ from pytest_bdd import given, parsers, then
 
 from harness.lab import Lab
 from reports import EvidenceKind
+from simulators.receiver_report import Outcome
 from steps.documents import (
     AI_SUPPORT_IMAGES,
     SIGNS,
@@ -166,6 +167,8 @@ def the_receiving_hospital_is_given(
     assert found, f"the receiving hospital was not given {what} unchanged: its report lists " + (
         ", ".join(entry.path for entry in result.documents) or "no document"
     )
+    # A file set refused whole is kept aside for inspection, not handed to the hospital.
+    assert result.outcome is not Outcome.REFUSED, f"the receiving hospital refused {what}"
 
 
 def _judge_marks(
