@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pytest_bdd import given, parsers, then
 
+from cloudpdi.dicomdir import DICOMDIR_NAME
 from harness.lab import Lab
 from reports import EvidenceKind
 from simulators.sender_faults import FileSetEditor
@@ -68,8 +70,25 @@ def the_file_set_is_made_by(maker: str, sending: dict[str, Any], evidence: Evide
     if editor is made_by_media_tool and shutil.which(MEDIA_TOOL) is None:
         pytest.skip(f"{MEDIA_TOOL} (dcmtk), the independent DICOM media tool, is not installed")
     if editor is not None:
-        sending["file_set_editor"] = editor
+        sending["file_set_editor"] = _recorded(editor, maker, evidence)
     evidence.record(EvidenceKind.FILE, actor=SENDING, summary=f"its file set is made by {maker}")
+
+
+def _recorded(editor: FileSetEditor, maker: str, evidence: EvidenceLog) -> FileSetEditor:
+    """Return ``editor``, recording the DICOMDIR it leaves, so that the evidence shows whose."""
+
+    def edit(root: Path, dest: Path) -> None:
+        editor(root, dest)
+        dicomdir = (root / DICOMDIR_NAME).read_bytes()
+        evidence.record(
+            EvidenceKind.FILE,
+            actor=maker,
+            summary=f"made the DICOMDIR of the file set the {SENDING} sends",
+            sizes={DICOMDIR_NAME: len(dicomdir)},
+            digests={DICOMDIR_NAME: hashlib.sha256(dicomdir).hexdigest()},
+        )
+
+    return edit
 
 
 @then("nothing from the file set was run at the receiving hospital")
