@@ -83,7 +83,7 @@ def _on_record(
     evidence.record(
         EvidenceKind.DICOM_OPERATION,
         actor="the receiving PACS",
-        summary=f"the receiving hospital's record holds {len(patients)} patients: "
+        summary="the receiving hospital has on record: "
         + ", ".join(f"{p.local_id} born {p.birth_date}" for p in patients),
     )
 
