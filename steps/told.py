@@ -31,11 +31,7 @@ def refused_with(error: type[CloudPDIError]) -> Judge:
     """Judge by the refusal: the receiving hospital refused the transfer with ``error``."""
 
     def judge(lab: Lab, exchange: Exchange) -> str:
-        if exchange.taken_by_sut is not None:
-            raise ActorUnderTest(
-                "what a receiving hospital under test is told shows in its own user interface, "
-                "which the harness does not see"
-            )
+        _not_under_test(exchange)
         refusal = exchange.refusal
         assert isinstance(refusal, error), (
             f"the receiving hospital was not refused with {error.__name__}: "
@@ -50,6 +46,7 @@ def reported(what: str, entries: Entries) -> Judge:
     """Judge by the receive report: it must hold at least one of the entries that tell ``what``."""
 
     def judge(lab: Lab, exchange: Exchange) -> str:
+        _not_under_test(exchange)
         result = exchange.require_received()
         found = entries(lab, result)
         assert found, f"the receive report does not say {what}"
@@ -61,6 +58,7 @@ def reported(what: str, entries: Entries) -> Judge:
 def could_not_read(lab: Lab, exchange: Exchange) -> str:
     """Judge that the receive report names, with a reason, every instance sent that did not
     arrive in the receiving PACS."""
+    _not_under_test(exchange)
     result = exchange.require_received()
     named = [f"{i.path}: {i.reason}" for i in result.not_imported if i.path and i.reason]
     sent = {record.sop_instance_uid for record in lab.source.instances()}
@@ -71,6 +69,15 @@ def could_not_read(lab: Lab, exchange: Exchange) -> str:
         f"{len(named)}"
     )
     return "the receive report names " + "; ".join(named)
+
+
+def _not_under_test(exchange: Exchange) -> None:
+    """Refuse to judge a receiving hospital under test: what it is told is not ours to see."""
+    if exchange.taken_by_sut is not None:
+        raise ActorUnderTest(
+            "what a receiving hospital under test is told shows in its own user interface, "
+            "which the harness does not see"
+        )
 
 
 #: How to judge each message the receiving hospital may be told, by message.
