@@ -27,14 +27,13 @@ from fixtures.lab_result import write_lab_result
 from fixtures.prescription import write_prescription
 from fixtures.support_images import SUPPORT_SERIES_DESCRIPTION, generate_support_image
 from harness.lab import Lab
+from simulators.pacs_store import SUCCESS
 from simulators.receiver_report import ReceiveResult
 from steps.errors import StepError
 from steps.referral import Referral, person_name
 
 #: How a scenario names the AI support images a referral carries.
 AI_SUPPORT_IMAGES = "AI support images"
-#: C-STORE status Success (PS3.7 C.4.2.1.4).
-_STORED = 0x0000
 
 #: Writes one document for a study into a folder; returns the file.
 Maker = Callable[[Path, StudySpec, int], Path]
@@ -131,7 +130,7 @@ def add_support_images(lab: Lab, referral: Referral, folder: Path, seed: int) ->
     if not referral.files:
         raise StepError("a referral with no images has nothing to make AI support images from")
     made = [generate_support_image(source, folder, seed=seed) for source in referral.files]
-    refused = [o.detail for o in lab.source.import_files(made) if o.status != _STORED]
+    refused = [o.detail for o in lab.source.import_files(made) if o.status != SUCCESS]
     if refused:
         raise StepError(f"the sending hospital's PACS refused an AI support image: {refused[0]}")
 
