@@ -8,8 +8,9 @@ writes ``results.json``, ``report.html`` and ``junit.xml`` into the output folde
 
 Cases of feature files that no step module binds yet are reported NOT RUN with the reason
 :data:`NO_STEPS`, never left out: while the suite is being bound, a run of the whole suite
-therefore ends with exit code 3, which is the honest answer. This release runs simulated
-actors only; a configuration that puts an actor under test is refused.
+therefore ends with exit code 3, which is the honest answer. A configuration may put one
+actor (sender, repository or receiver) under test: the run then grades that actor's cases,
+with every other actor simulated around it (:mod:`steps.sut`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from cucumber_tag_expressions import parse as parse_tags
 
 from cloudpdi import REFERENCE_BINDING, __version__
 from cloudpdi.config import RunConfig, RunConfigError, load_run_config
-from cloudpdi.config_model import DEFAULT_COMMUNITY, Facilities
 from features.catalog import ACTORS, load_catalog
 from features.rules import check_features
 from features.spec import Case, feature_texts, format_scenario_table, list_scenarios, load_features
@@ -53,7 +53,7 @@ from steps.session import StepRun, run_steps
 NO_STEPS = "no step definitions yet"
 INTERRUPTED = "the operator interrupted the run"
 #: What the run records of the configuration but does not apply yet.
-NOT_APPLIED = "timeouts and budgets (recorded, not enforced yet)"
+NOT_APPLIED = "transfer throughput and latency budgets (recorded, not enforced yet)"
 _MAX_SEED = 2**31
 #: The report header's entry that names the faults a self-test switched on.
 FAULTS = "simulators.faults (self-test only)"
@@ -94,13 +94,20 @@ def conformance_run(args: argparse.Namespace) -> int:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_HARNESS_ERROR
     config = run_config(args.config)
-    cases = select_cases(load_features(), actor=args.actor, tags=args.tags)
+    actor = args.actor
+    if config.suts:
+        # With an actor under test, the run grades that actor: the others are simulated.
+        tested = config.suts[0].name
+        if actor not in (None, tested):
+            raise UsageError(f"the configuration puts the {tested} under test, not the {actor}")
+        actor = tested
+    cases = select_cases(load_features(), actor=actor, tags=args.tags)
     if not cases:
         raise UsageError("no scenario matches the --actor and --tags given")
     out = args.out or config.run.output_dir
     header = {
         "run.output_dir": str(out),
-        "selection.actor": args.actor or "all",
+        "selection.actor": actor or "all",
         "selection.tags": args.tags or "all",
     }
     result = run_suite(config, cases, header=header, progress=sys.stdout)
@@ -119,16 +126,17 @@ def run_config(path: Path | None) -> RunConfig:
         config = RunConfig.default() if path is None else load_run_config(path)
     except RunConfigError as exc:
         raise UsageError(str(exc)) from None
-    if config.suts:
+    pacs = [actor.name for actor in config.suts if actor.name.endswith("_pacs")]
+    if pacs:
+        raise UsageError(
+            f"the configuration puts {', '.join(pacs)} under test; this release tests a sender, "
+            "a repository or a receiver, with simulated PACSs"
+        )
+    if len(config.suts) > 1:
         names = ", ".join(actor.name for actor in config.suts)
         raise UsageError(
-            f"the configuration puts {names} under test; this release runs the suite against "
-            'simulated actors only (set every actor\'s mode to "simulated")'
-        )
-    if config.facilities != Facilities() or config.community.id != DEFAULT_COMMUNITY:
-        raise UsageError(
-            "simulated actors use the harness's test facilities, fresh keys and the community "
-            f"{DEFAULT_COMMUNITY}; leave [facilities] and community.id unset"
+            f"the configuration puts {names} under test; put one actor under test per run "
+            "(the others are simulated around it)"
         )
     return config
 
@@ -163,7 +171,7 @@ def run_suite(
     progress: TextIO,
     faults: Collection[Fault] = (),
 ) -> RunResult:
-    """Run ``cases`` against simulated actors and return the run with every case accounted for.
+    """Run ``cases`` and return the run with every case accounted for.
 
     ``header`` adds to (or overrides) the configuration entries the report header lists.
     ``faults`` switch misbehaviours on in the simulated actors, for the suite's self-test only
@@ -179,6 +187,7 @@ def run_suite(
             basetemp=Path(scratch) / "scenarios",
             progress=lambda instance: _progress(instance, progress),
             faults=faults,
+            config=config.source.resolve() if config.source else None,
         )
     return RunResult(
         run_id=f"{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}",

@@ -25,7 +25,8 @@ from cloudpdi.envelope import decrypt_to_file
 from cloudpdi.errors import CloudPDIError
 from cloudpdi.fileset import extract_file_set, open_file_set
 from cloudpdi.pdi_findings import Severity, ValidationReport
-from cloudpdi.pdi_rules import validate_file_set
+from cloudpdi.pdi_rules import GENERAL_PURPOSE_PROFILES, validate_file_set
+from cloudpdi.sources import is_part10_file
 from cloudpdi.token import Token
 from harness.lab import Lab
 from reports import EvidenceKind
@@ -40,21 +41,59 @@ IMAGE_RECORD = "IMAGE"
 
 @dataclass(frozen=True)
 class Envelope:
-    """What the judge found in the envelope of one transfer."""
+    """What the judge found in the envelope of one transfer.
+
+    The file set is judged twice: as the ZIP it came in (the ZIP's own rules, and where its
+    DICOMDIR lies) and extracted (as a medium holds it). A requirement is met when neither
+    judgement finds it broken.
+    """
 
     token: Token
     #: The decrypted ZIP file set, exactly as it came out of the envelope.
     zip_file: Path
-    #: The same file set extracted (None when the ZIP cannot be opened as a file set).
+    zip_validation: ValidationReport
+    #: The same file set extracted, and its judgement (None: the ZIP cannot be opened).
     folder: Path | None
-    validation: ValidationReport
+    folder_validation: ValidationReport | None
+
+    @property
+    def validations(self) -> tuple[ValidationReport, ...]:
+        return tuple(v for v in (self.zip_validation, self.folder_validation) if v is not None)
+
+    @property
+    def ok(self) -> bool:
+        """True when neither judgement finds any requirement broken."""
+        return all(validation.ok for validation in self.validations)
 
     def errors_under(self, requirement: str) -> list[str]:
-        """Return the validator's ERROR findings under ``requirement``, as lines of text."""
-        report = self.validation
-        found = [f"{f.path}: {f.message}" for f in report.errors if f.requirement == requirement]
-        suppressed = report.suppressed.get(f"{requirement} {Severity.ERROR}", 0)
-        return found + ([f"and {suppressed} more"] if suppressed else [])
+        """Return the ERROR findings of either judgement under ``requirement``, as text."""
+        return list(
+            dict.fromkeys(e for v in self.validations for e in errors_under(v, requirement))
+        )
+
+    def broken_requirements(self) -> list[str]:
+        """Every requirement either judgement finds broken."""
+        return sorted({f.requirement for v in self.validations for f in v.errors})
+
+
+def errors_under(report: ValidationReport, requirement: str) -> list[str]:
+    """Return the ERROR findings of ``report`` under ``requirement``, as lines of text."""
+    found = [f"{f.path}: {f.message}" for f in report.errors if f.requirement == requirement]
+    suppressed = report.suppressed.get(f"{requirement} {Severity.ERROR}", 0)
+    return found + ([f"and {suppressed} more"] if suppressed else [])
+
+
+#: The envelopes a scenario's judge opened, by token ID.
+Envelopes = dict[str, Envelope]
+
+
+def open_once(
+    lab: Lab, token: Token, envelopes: Envelopes, folder: Path, evidence: EvidenceLog
+) -> Envelope:
+    """Open the envelope ``token`` names into ``folder/<token ID>``, unless opened already."""
+    if token.token_id not in envelopes:
+        envelopes[token.token_id] = open_envelope(lab, token, folder / token.token_id, evidence)
+    return envelopes[token.token_id]
 
 
 def open_envelope(lab: Lab, token: Token, folder: Path, evidence: EvidenceLog) -> Envelope:
@@ -81,7 +120,8 @@ def open_envelope(lab: Lab, token: Token, folder: Path, evidence: EvidenceLog) -
             extract_file_set(file_set, extracted)
     except CloudPDIError:
         extracted = None  # the validator says what is wrong with the ZIP
-    validation = validate_file_set(plaintext)
+    zip_validation = judge(plaintext)
+    folder_validation = None if extracted is None else judge(extracted)
     evidence.record(
         EvidenceKind.FILE,
         actor=JUDGE,
@@ -89,8 +129,18 @@ def open_envelope(lab: Lab, token: Token, folder: Path, evidence: EvidenceLog) -
         sizes={"ciphertext": decrypted.size, "file set (ZIP)": decrypted.plaintext_size},
         digests={"ciphertext": decrypted.digest, "file set (ZIP)": _sha256(plaintext)},
     )
-    evidence.add_validation(validation, JUDGE, "the file set in the envelope")
-    return Envelope(token, plaintext, extracted, validation)
+    evidence.add_validation(zip_validation, JUDGE, "the file set in the envelope, as a ZIP")
+    if folder_validation is not None:
+        evidence.add_validation(folder_validation, JUDGE, "the file set in the envelope, extracted")
+    return Envelope(token, plaintext, zip_validation, extracted, folder_validation)
+
+
+def judge(file_set: Path) -> ValidationReport:
+    """Validate ``file_set`` as a receiver reads a file set from the cloud.
+
+    It comes on no medium, so it may be of any General Purpose profile, but must fit one.
+    """
+    return validate_file_set(file_set, profile=GENERAL_PURPOSE_PROFILES)
 
 
 def images(envelope: Envelope) -> Iterator[Dataset]:
@@ -117,3 +167,25 @@ def images(envelope: Envelope) -> Iterator[Dataset]:
 def _sha256(path: Path) -> str:
     with path.open("rb") as stream:
         return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+def image_files(envelope: Envelope) -> list[Path]:
+    """Every DICOM image file in the file set, found by reading every file, not the DICOMDIR.
+
+    What a medium holds, whatever its DICOMDIR says: the web content must mirror all of it.
+    """
+    if envelope.folder is None:
+        return []
+    found = []
+    for path in sorted(envelope.folder.rglob("*")):
+        if path.name == DICOMDIR_NAME or not path.is_file() or not is_part10_file(path):
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                header = dcmread(path, stop_before_pixels=True)
+            except (InvalidDicomError, ValueError, OSError):
+                continue
+        if "Rows" in header:
+            found.append(path)
+    return found

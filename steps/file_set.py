@@ -30,7 +30,9 @@ from cloudpdi.pdi_findings import ValidationReport
 from cloudpdi.pdi_layout import INDEX
 from fixtures.broken import BrokenCase
 from harness.lab import Lab
-from steps.envelope import Envelope
+from steps.envelope import Envelope, Envelopes
+
+__all__ = ["SYNTAXES", "Broken", "Envelopes", "checker_errors", "held_syntaxes", "web_views"]
 
 #: The transfer syntaxes a scenario may say a PACS holds images in, by the names people use.
 SYNTAXES = {
@@ -45,9 +47,6 @@ SYNTAXES = {
 #: The independent checker of DICOM objects (dicom3tools), and how long it may take.
 MEDIA_CHECKER = "dciodvfy"
 _CHECKER_TIMEOUT = 120
-
-#: The envelopes a scenario's judge opened, by token ID.
-Envelopes = dict[str, Envelope]
 
 
 @dataclass(frozen=True)

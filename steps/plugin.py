@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import argparse
 import functools
+import signal
+import threading
 from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from pytest_bdd.parser import Feature, Scenario, Step
 from pytest_bdd.scenario import scenario_wrapper_template_registry
 
+from cloudpdi.config import RunConfig, RunConfigError, load_run_config
 from features.spec import Case, default_features_root, load_features
-from harness.lab import Lab
+from harness.lab import ActorUnderTest, Lab
 from reports import TestInstance
 from simulators.faults import Fault
 from simulators.repository import Recorder
@@ -49,6 +53,7 @@ DEFAULT_SEED = 2026
 #: The test instances of the session, in the order they finished.
 RESULTS = pytest.StashKey[list[TestInstance]]()
 _RECORD = pytest.StashKey[ScenarioRecord]()
+RUN_CONFIG = pytest.StashKey[RunConfig]()
 _CASE_ID = pytest.StashKey[str]()
 
 
@@ -67,6 +72,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="NAME",
         help="switch a fault on in the simulated actors (repeatable): the suite's self-test only",
     )
+    parser.addoption(
+        "--conformance-config",
+        type=Path,
+        default=None,
+        metavar="RUN.toml",
+        help="run configuration: the actors under test and how to reach them (default: all "
+        "simulated)",
+    )
 
 
 def fault_argument(name: str) -> Fault:
@@ -82,6 +95,11 @@ def pytest_configure(config: pytest.Config) -> None:
     for marker, meaning in suite_markers().items():
         config.addinivalue_line("markers", f"{marker}: {meaning}")
     config.stash[RESULTS] = []
+    path = config.getoption("conformance_config")
+    try:
+        config.stash[RUN_CONFIG] = RunConfig.default() if path is None else load_run_config(path)
+    except RunConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def marker_name(tag: str) -> str:
@@ -103,6 +121,48 @@ def suite_markers() -> dict[str, str]:
     """The marker of every tag the suite uses, and what it means."""
     tags = {tag for case, _ in suite_cases().values() for tag in case.tags}
     return {marker_name(tag): f"feature tag @{tag}" for tag in sorted(tags)}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Run a case within its time budget; a step that needs to look inside an actor under
+    test makes its case NOT RUN."""
+    record = item.stash.get(_RECORD, None)
+    budget = None
+    if record is not None:
+        budget = item.config.stash[RUN_CONFIG].budgets.timeout_for(record.case.tags)
+    try:
+        with time_budget(budget):
+            return (yield)
+    except ActorUnderTest as exc:
+        pytest.skip(str(exc))
+
+
+class OverBudget(AssertionError):
+    """The case ran past its time budget: a failed check (a SUT too slow), not a harness error."""
+
+
+@contextmanager
+def time_budget(seconds: float | None) -> Iterator[None]:
+    """Interrupt the block with :class:`OverBudget` after ``seconds``.
+
+    Signals reach the main thread only, where pytest runs the cases; elsewhere (or without a
+    budget) the block runs unbounded.
+    """
+    if seconds is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(signum: int, frame: object) -> None:
+        raise OverBudget(f"the scenario ran past its time budget of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def pytest_bdd_apply_tag(tag: str, function: Callable[..., object]) -> bool:
@@ -196,6 +256,12 @@ def conformance_seed(request: pytest.FixtureRequest) -> int:
     return int(request.config.getoption("conformance_seed"))
 
 
+@pytest.fixture(scope="session")
+def run_config(request: pytest.FixtureRequest) -> RunConfig:
+    """The run configuration (``--conformance-config``), or every actor simulated."""
+    return request.config.stash[RUN_CONFIG]
+
+
 @pytest.fixture
 def evidence(request: pytest.FixtureRequest) -> EvidenceLog:
     """The evidence log of the running scenario."""
@@ -203,12 +269,14 @@ def evidence(request: pytest.FixtureRequest) -> EvidenceLog:
 
 
 @pytest.fixture
-def lab(request: pytest.FixtureRequest, tmp_path: Path, evidence: EvidenceLog) -> Iterator[Lab]:
+def lab(
+    request: pytest.FixtureRequest, tmp_path: Path, evidence: EvidenceLog, run_config: RunConfig
+) -> Iterator[Lab]:
     """The scenario's actors: source PACS, repository with its spy, receiving PACS (with the
     faults ``--conformance-fault`` switched on, if any)."""
     recorder = Recorder()
     faults = frozenset(request.config.getoption("conformance_fault"))
-    with Lab(tmp_path / "lab", recorder=recorder, faults=faults) as running:
+    with Lab(tmp_path / "lab", recorder=recorder, faults=faults, config=run_config) as running:
         evidence.add_secret(running.uploader_key)
         evidence.add_secret(running.recipient_key)
         evidence.watch_repository(

@@ -91,11 +91,13 @@ def run_steps(
     basetemp: Path,
     progress: Callable[[TestInstance], None],
     faults: Collection[Fault] = (),
+    config: Path | None = None,
 ) -> StepRun:
     """Run the selected cases of the bound modules; ``basetemp`` must be a fresh private folder.
 
     ``faults`` switch deliberate misbehaviours on in the simulated actors (the suite's
-    self-test only, :mod:`simulators.faults`).
+    self-test only, :mod:`simulators.faults`). ``config`` is the run configuration file, which
+    says which actors are under test and how to reach them (none: every actor simulated).
     """
     session = _Session(selected, progress)
     args = [
@@ -121,6 +123,7 @@ def run_steps(
         "--conformance-seed",
         str(seed),
         *(f"--conformance-fault={fault}" for fault in sorted(faults)),
+        *(["--conformance-config", str(config)] if config is not None else []),
     ]
     code = pytest.main(args, plugins=[session])
     failure = ""

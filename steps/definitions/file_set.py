@@ -19,27 +19,35 @@ from pytest_bdd import given, parsers, then, when
 from cloudpdi.dicomdir import DICOMDIR_NAME
 from cloudpdi.pdi_findings import Rule
 from cloudpdi.pdi_layout import WEB_FOLDER
-from cloudpdi.pdi_rules import validate_file_set
 from cloudpdi.token import Token
 from fixtures.broken import BROKEN_CASES, BrokenCase
 from fixtures.encodings import EncoderMissing, reencode
 from harness.lab import Lab
 from reports import EvidenceKind
 from simulators.pacs_store import SUCCESS
-from steps.envelope import JUDGE, Envelope, images, open_envelope
+from steps.envelope import (
+    JUDGE,
+    Envelope,
+    Envelopes,
+    errors_under,
+    image_files,
+    images,
+    judge,
+    open_once,
+)
 from steps.errors import StepError
 from steps.evidence import EvidenceLog
 from steps.exchange import SENDING, Exchange
 from steps.file_set import (
     SYNTAXES,
     Broken,
-    Envelopes,
     checker_errors,
     held_syntaxes,
     web_views,
 )
 from steps.referral import Referral, person_name
 from steps.searching import stored_digests
+from steps.transfer import download
 
 
 @pytest.fixture
@@ -51,10 +59,7 @@ def envelopes() -> Envelopes:
 def _envelope(
     lab: Lab, token: Token, envelopes: Envelopes, tmp_path: Path, evidence: EvidenceLog
 ) -> Envelope:
-    if token.token_id not in envelopes:
-        folder = tmp_path / "envelopes" / token.token_id
-        envelopes[token.token_id] = open_envelope(lab, token, folder, evidence)
-    return envelopes[token.token_id]
+    return open_once(lab, token, envelopes, tmp_path / "envelopes", evidence)
 
 
 def _sent(
@@ -66,10 +71,19 @@ def _sent(
 
 @then("the repository holds the document named in the token")
 def the_repository_holds_the_document(
-    lab: Lab, exchange: Exchange, envelopes: Envelopes, tmp_path: Path, evidence: EvidenceLog
+    lab: Lab, exchange: Exchange, tmp_path: Path, evidence: EvidenceLog
 ) -> None:
-    # Opening downloads the document and checks it against the token's digest.
-    _sent(lab, exchange, envelopes, tmp_path, evidence)
+    token = exchange.require_token()
+    # The download checks the bytes against the token's digest before it keeps them.
+    served = download(lab, token, tmp_path / f"{token.document_id}.cpdi")
+    evidence.record(
+        EvidenceKind.FILE,
+        actor=JUDGE,
+        summary=f"asked the repository for document {token.document_id}: "
+        + ("served, with the token's digest" if served.path else "not served"),
+        sizes={"document": served.path.stat().st_size} if served.path else {},
+    )
+    assert served.path is not None, served.error
 
 
 @then(parsers.parse("the file set in the envelope holds {count:d} images of the study"))
@@ -118,8 +132,8 @@ def the_file_set_is_a_pdi_file_set(
     lab: Lab, exchange: Exchange, envelopes: Envelopes, tmp_path: Path, evidence: EvidenceLog
 ) -> None:
     envelope = _sent(lab, exchange, envelopes, tmp_path, evidence)
-    broken = sorted({finding.requirement for finding in envelope.validation.errors})
-    assert envelope.validation.ok, f"the file set breaks {', '.join(broken) or 'the rules'}"
+    broken = envelope.broken_requirements()
+    assert envelope.ok, f"the file set breaks {', '.join(broken) or 'the rules'}"
 
 
 @when(parsers.parse("the file set in the envelope is broken: {defect}"), target_fixture="broken")
@@ -145,7 +159,7 @@ def the_file_set_is_broken(
             # The breakers find their victims through the DICOMDIR; a file set without what
             # they look for cannot be broken that way.
             problem = f"{type(exc).__name__}: {exc}"
-    validation = None if made is None else validate_file_set(made)
+    validation = None if made is None else judge(made)
     if validation is not None:
         evidence.add_validation(validation, JUDGE, f"the file set broken: {defect}")
     return Broken(case, envelope, validation, problem)
@@ -155,7 +169,10 @@ def the_file_set_is_broken(
 def the_file_set_fails(requirement: str, broken: Broken) -> None:
     if broken.case.requirement != requirement:
         raise StepError(f"the defect {broken.case.description!r} breaks {broken.case.requirement}")
-    before = broken.envelope.errors_under(requirement)
+    # Judged in the form the defect is made in: a folder, or a ZIP.
+    envelope = broken.envelope
+    clean = envelope.zip_validation if broken.case.is_zip else envelope.folder_validation
+    before = [] if clean is None else errors_under(clean, requirement)
     assert not before, (
         f"the file set broke {requirement} before it was broken, so the control shows "
         "nothing: " + "; ".join(before[:5])
@@ -289,13 +306,13 @@ def the_web_content_shows_every_image(
 ) -> None:
     envelope = _sent(lab, exchange, envelopes, tmp_path, evidence)
     views = web_views(envelope)
-    count = sum(1 for _ in images(envelope))
+    count = len(image_files(envelope))
     outside = [view for view in views if not view.startswith(f"{WEB_FOLDER}/")]
     evidence.record(
         EvidenceKind.VALIDATOR_FINDING,
         actor=JUDGE,
-        summary=f"INDEX.HTM shows {len(views)} pictures that open; the DICOMDIR lists "
-        f"{count} images",
+        summary=f"INDEX.HTM shows {len(views)} pictures that open; the file set holds "
+        f"{count} DICOM images",
         detail={"pictures outside IHE_PDI": outside},
     )
     assert count, "the judge found no image in the file set to look for in the web content"

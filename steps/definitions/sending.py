@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
+import pytest
 from pytest_bdd import parsers, then, when
 
 from cloudpdi.token import Token, TokenMalformed, from_json
 from cloudpdi.token_input import read_token_file
 from harness.lab import Lab
 from reports import EvidenceKind
+from steps.envelope import Envelopes, open_once
 from steps.evidence import EvidenceLog
 from steps.exchange import SENDING, Exchange, send_study
 from steps.referral import Referral
+from steps.transfer import download
 
 #: The shortest secret CPDI-KEY-01 allows, in bits.
 MIN_SECRET_BITS = 128
@@ -33,18 +37,20 @@ def the_sending_hospital_sends_the_study_times(
     return [send_study(lab, referral, evidence, sending) for _ in range(times)]
 
 
-def _tokens(transfers: list[Exchange]) -> list[Token]:
-    """The token each transfer issued; fail the check when a transfer did not happen."""
-    refused = [problem for transfer in transfers for problem in transfer.problems]
-    assert all(transfer.sent for transfer in transfers), "; ".join(refused) or "a send failed"
+def _tokens(transfers: list[Exchange], *, strict: bool = True) -> list[Token]:
+    """The token each transfer issued; with ``strict``, fail the check when one did not happen."""
+    if strict:
+        refused = [problem for transfer in transfers for problem in transfer.problems]
+        assert all(transfer.sent for transfer in transfers), "; ".join(refused) or "a send failed"
     return [read_token_file(t.sent.token_files.json) for t in transfers if t.sent is not None]
 
 
 @then("every transfer has its own document ID")
 def every_transfer_has_its_own_document_id(
-    transfers: list[Exchange], evidence: EvidenceLog
+    lab: Lab, transfers: list[Exchange], tmp_path: Path, evidence: EvidenceLog
 ) -> None:
-    ids = [token.document_id for token in _tokens(transfers)]
+    tokens = _tokens(transfers)
+    ids = [token.document_id for token in tokens]
     evidence.record(
         EvidenceKind.TOKEN_HANDOFF,
         actor=SENDING,
@@ -52,12 +58,27 @@ def every_transfer_has_its_own_document_id(
         detail={"document IDs": ids},
     )
     assert len(set(ids)) == len(ids), f"{len(ids)} transfers used {len(set(ids))} document IDs"
+    # The repository finds each transfer by its document ID alone: each one is its own.
+    for token in tokens:
+        served = download(lab, token, tmp_path / f"{token.document_id}.cpdi")
+        assert served.path is not None, f"document {token.document_id}: {served.error}"
 
 
 @then("every transfer has its own secret")
-def every_transfer_has_its_own_secret(transfers: list[Exchange], evidence: EvidenceLog) -> None:
+def every_transfer_has_its_own_secret(
+    lab: Lab,
+    transfers: list[Exchange],
+    envelopes: Envelopes,
+    tmp_path: Path,
+    evidence: EvidenceLog,
+) -> None:
+    tokens = _tokens(transfers, strict=False)
+    if len(tokens) < 2:
+        pytest.skip(
+            f"only {len(tokens)} of {len(transfers)} transfers happened: nothing to compare"
+        )
     # Compared by digest, so that no secret is kept or shown outside its token.
-    digests = [hashlib.sha256(token.secret.reveal()).digest() for token in _tokens(transfers)]
+    digests = [hashlib.sha256(token.secret.reveal()).digest() for token in tokens]
     evidence.record(
         EvidenceKind.TOKEN_HANDOFF,
         actor=SENDING,
@@ -66,6 +87,9 @@ def every_transfer_has_its_own_secret(transfers: list[Exchange], evidence: Evide
     assert len(set(digests)) == len(digests), (
         f"{len(digests)} transfers used {len(set(digests))} secrets"
     )
+    # Each payload was encrypted with its own secret: its envelope opens with its token.
+    for token in tokens:
+        open_once(lab, token, envelopes, tmp_path / "envelopes", evidence)
 
 
 @then("no secret is shorter than 128 bits")
