@@ -44,8 +44,10 @@ class Exchange:
     inbox: Path
     #: What the simulated sending hospital did (None when the sender is under test).
     sent: SendResult | None = None
-    #: The sending hospital's own copy of the token it issued (as delivered, for a SUT).
+    #: The sending hospital's own copy of the token it issued (as delivered, for a SUT), and
+    #: the token it holds (None if the harness cannot read it).
     issued: Path | None = None
+    issued_token: Token | None = None
     #: The token file the receiving hospital took from its inbox, and the token it read there.
     handed: Path | None = None
     token: Token | None = None
@@ -105,7 +107,7 @@ def send_study(
     if sut is not None:
         exchange.issued = send_by_sut(lab, sut, referral, exchange, changes or {}, evidence)
         if exchange.issued is not None:
-            _learn_secret(lab, exchange.issued, evidence)
+            exchange.issued_token = _learn_token(lab, exchange.issued, evidence)
             delivered = take(exchange.issued, exchange.inbox)
             evidence.record(
                 EvidenceKind.TOKEN_HANDOFF,
@@ -122,7 +124,7 @@ def send_study(
     if exchange.sent is not None:
         exchange.issued = exchange.sent.token_files.json
         # The issuer's copy names the secret too: it must be redacted even if no hand-off worked.
-        evidence.add_secret(read_token_file(exchange.issued).secret)
+        exchange.issued_token = _learn_token(lab, exchange.issued, evidence)
         _log_deliveries(exchange.sent, evidence)
     return exchange
 
@@ -152,13 +154,15 @@ def receive_handed(
         evidence.add_validation(exchange.received.validation, RECEIVING, "the received file set")
 
 
-def _learn_secret(lab: Lab, token_file: Path, evidence: EvidenceLog) -> None:
-    """Add the secret of a token file to what the evidence redacts, if the harness can read it."""
+def _learn_token(lab: Lab, token_file: Path, evidence: EvidenceLog) -> Token | None:
+    """Read the token a sending hospital issued, and redact its secret, if the harness can."""
     try:
-        evidence.add_secret(read_token_file(token_file, keys=receiver_keys(lab)).secret)
+        token = read_token_file(token_file, keys=receiver_keys(lab))
     except CloudPDIError:
         # An unreadable token holds no secret the harness could know; the Then steps judge it.
-        return
+        return None
+    evidence.add_secret(token.secret)
+    return token
 
 
 def receiver_keys(lab: Lab) -> SealKeys | None:

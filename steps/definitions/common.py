@@ -11,11 +11,10 @@ from pytest_bdd import given, parsers, then, when
 from pytest_bdd.compat import inject_fixture
 
 from cloudpdi.token import Token
-from cloudpdi.token_input import read_token_file
 from harness.lab import Lab
 from reports import EvidenceKind
 from steps.evidence import EvidenceLog
-from steps.exchange import Exchange, exchange_study, receiver_keys, send_study
+from steps.exchange import Exchange, exchange_study, send_study
 from steps.referral import Referral, make_referral
 from steps.transfer import Outcome, Transfer, download, make_transfer, megabytes, same_bytes, upload
 
@@ -71,9 +70,9 @@ def the_sending_hospital_has_sent(
     # The study is the scenario's referral too: later steps compare what arrives with it.
     inject_fixture(request, "referral", referral)
     exchange = send_study(lab, referral, evidence, sending)
-    if exchange.issued is None:
-        pytest.skip("; ".join(exchange.problems))
-    return read_token_file(exchange.issued, keys=receiver_keys(lab))
+    if exchange.issued_token is None:
+        pytest.skip("; ".join(exchange.problems) or "the harness cannot read the token")
+    return exchange.issued_token
 
 
 @when("the sending hospital sends the study to the receiving hospital", target_fixture="exchange")
