@@ -282,7 +282,7 @@ def nothing_breaking_ts01_reaches_the_repository(
         summary=f"holds {len(stored)} documents",
         sizes={"documents": len(stored)},
     )
-    if exchange.sent is None:
+    if exchange.issued is None:
         # The sender refused: then nothing of this study may be in the repository.
         assert not stored, f"the sender refused, yet the repository holds {len(stored)} documents"
         return

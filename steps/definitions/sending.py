@@ -14,7 +14,6 @@ import pytest
 from pytest_bdd import parsers, then, when
 
 from cloudpdi.token import Token, TokenMalformed, from_json
-from cloudpdi.token_input import read_token_file
 from harness.lab import Lab
 from reports import EvidenceKind
 from steps.envelope import Envelopes, open_once
@@ -41,8 +40,10 @@ def _tokens(transfers: list[Exchange], *, strict: bool = True) -> list[Token]:
     """The token each transfer issued; with ``strict``, fail the check when one did not happen."""
     if strict:
         refused = [problem for transfer in transfers for problem in transfer.problems]
-        assert all(transfer.sent for transfer in transfers), "; ".join(refused) or "a send failed"
-    return [read_token_file(t.sent.token_files.json) for t in transfers if t.sent is not None]
+        assert all(transfer.issued_token for transfer in transfers), (
+            "; ".join(refused) or "a send failed"
+        )
+    return [t.issued_token for t in transfers if t.issued_token is not None]
 
 
 @then("every transfer has its own document ID")
