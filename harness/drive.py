@@ -27,7 +27,7 @@ from cloudpdi.errors import CloudPDIError
 
 #: What a sender's trigger is told (the ``CLOUDPDI_`` prefix added).
 SENDER_VARIABLES = {
-    "STUDY_UID": "the Study Instance UID to send",
+    "STUDY_UID": "the Study Instance UID to send (unset: the documents travel alone)",
     "SOURCE_PACS": "where the study is, as AE@HOST:PORT",
     "REPOSITORY_URL": "the base URL of the repository to upload to",
     "COMMUNITY_ID": "the community the token names",

@@ -41,11 +41,16 @@ UPLOADER_KEY_ENV = "CLOUDPDI_UPLOADER_KEY"
 
 
 def add_send_parser(sub: argparse._SubParsersAction) -> None:
-    """Add ``send STUDY_UID`` to the command line."""
+    """Add ``send [STUDY_UID]`` to the command line."""
     send_ = sub.add_parser(
         "send", help="retrieve a study from a PACS, pack, encrypt, upload and deliver its token"
     )
-    send_.add_argument("study_uid", metavar="STUDY_UID")
+    send_.add_argument(
+        "study_uid",
+        metavar="STUDY_UID",
+        nargs="?",
+        help="the study to send; without it, the --document files travel alone",
+    )
     send_.add_argument("--source", required=True, type=peer_argument, metavar="AE@HOST:PORT")
     send_.add_argument("--repository", default=DEFAULT_REPOSITORY, metavar="URL")
     send_.add_argument(

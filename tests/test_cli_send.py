@@ -53,3 +53,20 @@ def test_a_download_limit_below_one_is_refused_before_any_work(
     monkeypatch.setenv(UPLOADER_KEY_ENV, "a-bearer-key-for-the-test")
     code = main([*SEND, "--work-dir", str(tmp_path / "send"), "--max-downloads", "0"])
     assert code == 1 and "max_downloads must be at least 1" in capsys.readouterr().err
+
+
+def test_without_a_study_the_documents_travel_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[object] = []
+
+    def capture(config: SenderConfig, study_uid: object, **_: object) -> None:
+        asked.append((study_uid, list(config.documents)))
+        raise Captured
+
+    letter = tmp_path / "referral-letter.pdf"
+    monkeypatch.setattr(transfer, "send", capture)
+    monkeypatch.setenv(UPLOADER_KEY_ENV, "a-bearer-key-for-the-test")
+    with pytest.raises(Captured):
+        main(["send", *SEND[2:], "--work-dir", str(tmp_path / "send"), "--document", str(letter)])
+    assert asked == [(None, [letter])]

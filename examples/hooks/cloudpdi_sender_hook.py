@@ -37,9 +37,11 @@ def send_arguments(own: argparse.Namespace) -> list[str]:
     delivery = (
         "--deliver-inbox" if inbox.startswith(("http://", "https://")) else "--deliver-folder"
     )
+    # A referral of documents alone names no study.
+    study = [uid] if (uid := os.environ.get(PREFIX + "STUDY_UID", "")) else []
     arguments = [
         "send",
-        told("STUDY_UID"),
+        *study,
         *("--source", told("SOURCE_PACS")),
         *("--repository", told("REPOSITORY_URL")),
         *("--community", told("COMMUNITY_ID")),
