@@ -31,7 +31,7 @@ from steps.documents import (
     study_of,
     unmarked,
 )
-from steps.envelope import JUDGE, Envelope, images, open_envelope
+from steps.envelope import JUDGE, Envelope, Envelopes, images, open_once
 from steps.errors import StepError
 from steps.evidence import EvidenceLog
 from steps.exchange import RECEIVING, Exchange
@@ -93,18 +93,10 @@ def _carry(
 
 
 def _opened(
-    lab: Lab,
-    exchange: Exchange,
-    envelopes: dict[str, Envelope],
-    tmp_path: Path,
-    evidence: EvidenceLog,
+    lab: Lab, exchange: Exchange, envelopes: Envelopes, tmp_path: Path, evidence: EvidenceLog
 ) -> tuple[Envelope, Path]:
     """The envelope of the transfer sent, and its file set extracted by the independent judge."""
-    token = exchange.require_token()
-    if token.token_id not in envelopes:
-        folder = tmp_path / "envelopes" / token.token_id
-        envelopes[token.token_id] = open_envelope(lab, token, folder, evidence)
-    envelope = envelopes[token.token_id]
+    envelope = open_once(lab, exchange.require_token(), envelopes, tmp_path / "envelopes", evidence)
     assert envelope.folder is not None, "the file set in the envelope cannot be opened"
     return envelope, envelope.folder
 
@@ -137,7 +129,7 @@ def the_file_set_holds_the_document(
     lab: Lab,
     exchange: Exchange,
     carried: Carried,
-    envelopes: dict[str, Envelope],
+    envelopes: Envelopes,
     tmp_path: Path,
     evidence: EvidenceLog,
 ) -> None:
@@ -197,7 +189,7 @@ def _made(lab: Lab) -> dict[str, Path]:
 def every_support_image_in_the_file_set_is_marked(
     lab: Lab,
     exchange: Exchange,
-    envelopes: dict[str, Envelope],
+    envelopes: Envelopes,
     tmp_path: Path,
     evidence: EvidenceLog,
 ) -> None:
