@@ -80,7 +80,8 @@ class ReceiverConfig:
     calling_ae: str = DEFAULT_CALLING_AE
     reconciliation: ReconcileConfig = field(default_factory=ReconcileConfig)
     work_dir: Path | None = None
-    #: Import a file set even if the PDI validator found errors (refused by default).
+    #: Import a file set even if the PDI validator found errors (refused by default, unless
+    #: every error is about one instance that cannot be read: those alone are refused).
     import_on_validation_errors: bool = False
     #: Seconds an HTTP request to the repository may wait for an answer.
     repository_timeout: float = 60.0
