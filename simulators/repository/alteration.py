@@ -64,7 +64,7 @@ def replace_first_part(document_id: str, data: bytes) -> bytes:
 
 
 def another_transfer(document_id: str, data: bytes) -> bytes:
-    """Serve a sound envelope of another transfer, of the same size, under this document ID."""
+    """Serve a sound envelope of another transfer under this document ID, with another secret."""
     other = io.BytesIO()
     encrypt_stream(io.BytesIO(os.urandom(len(data))), other, Secret.generate(), document_id)
     return other.getvalue()
