@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
@@ -46,6 +46,9 @@ _URL_HEADERS = ("location", "content-location")
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 #: Status the proxy answers when the repository cannot be reached (RFC 9110 15.6.3).
 BAD_GATEWAY = 502
+#: What the spy records for a request whose client went away before it was whole (the status
+#: nginx logs for it; no answer was sent).
+CLIENT_CLOSED_REQUEST = 499
 
 
 class RecordingProxyError(AsgiServerError):
@@ -70,10 +73,17 @@ def create_proxy_app(
             (name, value) for name, value in request.headers.items() if name not in _NOT_FORWARDED
         ]
 
+        disconnected = False
+
         async def body() -> AsyncIterator[bytes]:
-            async for chunk in request.stream():
-                capture.feed(chunk)
-                yield chunk
+            nonlocal disconnected
+            try:
+                async for chunk in request.stream():
+                    capture.feed(chunk)
+                    yield chunk
+            except ClientDisconnect:
+                # The client's connection broke mid-body: forward what came, as it came.
+                disconnected = True
 
         query = request.url.query
         url = base + request.url.path + (f"?{query}" if query else "")
@@ -86,8 +96,13 @@ def create_proxy_app(
         )
         try:
             answer = await client.send(outgoing, stream=True)
-        except httpx.HTTPError as exc:
-            recorder.record(request.method, recorded_url, headers, capture, BAD_GATEWAY)
+        except Exception as exc:
+            # A body cut short makes the HTTP library below httpx refuse to end the request,
+            # in its own words: whatever it raises, the client is gone.
+            if not disconnected and not isinstance(exc, httpx.HTTPError):
+                raise
+            status = CLIENT_CLOSED_REQUEST if disconnected else BAD_GATEWAY
+            recorder.record(request.method, recorded_url, headers, capture, status)
             return Response(
                 f"the repository under test cannot be reached: {type(exc).__name__}\n",
                 status_code=BAD_GATEWAY,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 
 from cloudpdi.envelope_base import format_digest
 from cloudpdi.repository import DocumentNotFound, RepositoryClient
-from simulators.recording_proxy import BAD_GATEWAY, RecordingProxy
+from simulators.recording_proxy import BAD_GATEWAY, CLIENT_CLOSED_REQUEST, RecordingProxy
 from simulators.repository import Recorder, RepositoryConfig, RepositoryServer
 from tests.tools import free_port
 
@@ -66,3 +68,30 @@ def test_an_unreachable_repository_is_a_bad_gateway() -> None:
         answer = httpx.get(f"{proxy.base_url}/documents/DOC-1", timeout=5)
     assert answer.status_code == BAD_GATEWAY
     assert [request.status for request in recorder.requests] == [BAD_GATEWAY]
+
+
+def test_a_body_cut_short_by_the_client_is_recorded_as_it_came(
+    repository: RepositoryServer,
+) -> None:
+    recorder = Recorder()
+    with RecordingProxy(repository.base_url, recorder) as proxy:
+        host, port = proxy.base_url.removeprefix("http://").rsplit(":", 1)
+        with socket.create_connection((host, int(port))) as client:
+            client.sendall(
+                b"PATCH /uploads/x HTTP/1.1\r\nHost: proxy\r\nContent-Length: 100000\r\n"
+                b"Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n"
+                b"Content-Type: application/offset+octet-stream\r\n\r\n" + b"a" * 5000
+            )
+            time.sleep(0.2)
+            # The body is not whole: nothing is recorded while the client may still send.
+            assert recorder.requests == []
+        deadline = time.monotonic() + 10
+        while not recorder.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+    [request] = recorder.requests
+    assert (request.method, request.body_size, request.status) == (
+        "PATCH",
+        5000,
+        CLIENT_CLOSED_REQUEST,
+    )
+    assert ("content-length", "100000") in request.headers
