@@ -143,9 +143,17 @@ def receiver_config(
 
 
 def downloads_of(repository: RepositoryServer, token: Token) -> int:
-    """How many times the repository was asked for the token's document (the spy's view)."""
+    """How many times the repository was asked for the token's document (the spy's view).
+
+    The spy records a request once it is answered, so the client may have read the answer
+    before the request is recorded: the count is taken once the spy has been quiet a moment.
+    """
     recorder = repository.config.recorder
     assert recorder is not None
+    seen = -1
+    while (count := len(recorder.requests)) != seen:
+        seen = count
+        recorder.wait_for(count + 1, timeout=0.3)
     return sum(
         request.method == "GET" and token.document_id in request.url
         for request in recorder.requests
