@@ -86,6 +86,8 @@ def sealed_without_kid(token: Token, issuer: ECKey) -> str:
         ("\n" + to_json(TOKEN) + "\n", TokenForm.JSON),
         (sealed(), TokenForm.SEALED),
     ],
+    # The texts are random: fixed IDs let every worker of a parallel run collect the same tests.
+    ids=["compact", "compact-spaced-lower-case", "json", "json-between-blank-lines", "sealed"],
 )
 def test_every_text_form_reads_back(text: str, form: TokenForm) -> None:
     assert token_form(text) is form
@@ -118,6 +120,7 @@ def test_mistyped_compact_text_names_the_group_not_the_text() -> None:
         ("token.json", b"\xef\xbb\xbf" + to_json(TOKEN).encode()),
         ("token.jwe", sealed().encode()),
     ],
+    ids=["compact", "json-with-byte-order-mark", "sealed"],
 )
 def test_token_files_in_each_text_form(tmp_path: Path, name: str, content: bytes) -> None:
     (tmp_path / name).write_bytes(content)
