@@ -63,17 +63,18 @@ class Fault(StrEnum):
     SENDER_LEAKS_SECRET_IN_URL = (
         "sender-leaks-secret-in-url",
         "adds the secret as a query parameter to every request to the repository",
-        "CPDI-ENC-01 CPDI-TOK-01",
+        "CPDI-TOK-01",
     )
     SENDER_LEAKS_SECRET_IN_HEADER = (
         "sender-leaks-secret-in-header",
         "adds the secret as a header to every request to the repository",
-        "CPDI-ENC-01 CPDI-TOK-01",
+        "CPDI-TOK-01",
     )
     SENDER_UPLOADS_PLAINTEXT = (
         "sender-uploads-plaintext",
-        "uploads the ZIP file set unencrypted, with a token digest that matches what it uploaded",
-        "CPDI-ENC-01 CPDI-KEY-01",
+        "uploads the ZIP file set unencrypted, with a token digest that matches what it uploaded "
+        "(no envelope opens with its token, so no check of what is inside one can pass)",
+        "CPDI-KEY-01 CPDI-CONT-01 CPDI-CONT-02 PDI-WEB-01",
     )
     SENDER_FILE_SET_WITHOUT_DICOMDIR = (
         "sender-file-set-without-dicomdir",
