@@ -210,6 +210,19 @@ def unseal_token(
     recipient_id: str | None = None,
 ) -> Token:
     """Decrypt a sealed token with the recipient's key, verify the issuer, return the token."""
+    token = from_json(
+        unseal_text(sealed, recipient_key=recipient_key, issuer_public_key=issuer_public_key)
+    )
+    check_recipient(token, recipient_id)
+    return token
+
+
+def unseal_text(sealed: str, *, recipient_key: ECKey, issuer_public_key: ECKey) -> bytes:
+    """Decrypt a sealed token and verify the issuer; return the canonical JSON it signed.
+
+    The bytes are the token as its issuer wrote them, for a judge of how each item is typed;
+    :func:`unseal_token` reads them into a token.
+    """
     if not recipient_key.is_private or recipient_key.curve_name != CURVE:
         raise FacilityKeyError(f"the recipient key must be a {CURVE} private key")
     if issuer_public_key.curve_name != CURVE:
@@ -224,6 +237,4 @@ def unseal_token(
         signed_text = signed.decode("ascii")
     except UnicodeDecodeError:
         raise TokenMalformed("the sealed token does not hold a signed token") from None
-    token = from_json(_verify_signature(signed_text, _public(issuer_public_key)))
-    check_recipient(token, recipient_id)
-    return token
+    return _verify_signature(signed_text, _public(issuer_public_key))

@@ -36,6 +36,7 @@ from cloudpdi.seal import (
 )
 from cloudpdi.token import Token, issue_token
 from harness.commands import DEFAULT_INSTITUTION
+from simulators.asgi_server import LOOPBACK
 from simulators.delivery import FolderDelivery
 from simulators.faults import Actor, Fault
 from simulators.pacs import PacsConfig, PacsSimulator
@@ -180,15 +181,18 @@ class Lab:
                 recorder=self.recorder,
                 faults=self.faults_of("repository"),
                 host=repository.host,
-                port=repository.port,
             )
         )
         self._repository = self._stack.enter_context(server)
-        self.repository_url = self._through_relay(server.base_url)
+        # The configured address is where clients (a product under test among them) reach the
+        # repository: the relay listens there, so that a break reaches every client.
+        self.repository_url = self._through_relay(
+            server.base_url, host=repository.host, port=repository.port
+        )
 
-    def _through_relay(self, url: str) -> str:
+    def _through_relay(self, url: str, *, host: str = LOOPBACK, port: int = 0) -> str:
         """Put the relay in front of the repository at ``url``; return the URL clients use."""
-        self.relay = self._stack.enter_context(Relay(url))
+        self.relay = self._stack.enter_context(Relay(url, host=host, port=port))
         return self.relay.base_url
 
     def sender_config(self, **changes: Any) -> SenderConfig:

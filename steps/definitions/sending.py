@@ -13,12 +13,14 @@ from typing import Any
 import pytest
 from pytest_bdd import parsers, then, when
 
+from cloudpdi.seal import unseal_text
 from cloudpdi.token import Token, TokenMalformed, from_json
 from harness.lab import Lab
 from reports import EvidenceKind
 from steps.envelope import Envelopes, open_once
+from steps.errors import StepError
 from steps.evidence import EvidenceLog
-from steps.exchange import SENDING, Exchange, send_study
+from steps.exchange import SENDING, Exchange, receiver_keys, send_study
 from steps.referral import Referral
 from steps.transfer import download
 
@@ -120,13 +122,32 @@ def the_token_names_the_community(lab: Lab, exchange: Exchange, evidence: Eviden
     assert token.repository == lab.repository_url, "the token names another repository"
 
 
+def delivered_json(lab: Lab, exchange: Exchange, token: Token) -> bytes:
+    """The token's canonical JSON as the sending hospital delivered it, in either form."""
+    plain = exchange.inbox / f"{token.token_id}.json"
+    if plain.is_file():
+        return plain.read_bytes()
+    handed = exchange.handed
+    keys = receiver_keys(lab)
+    assert handed is not None and handed.suffix == ".jwe" and keys is not None, (
+        "neither the token's JSON form nor a sealed token was delivered"
+    )
+    issuer_key = keys.trusted_issuers.get(token.issuer.id)
+    if issuer_key is None:
+        raise StepError(f"the harness holds no public key of the issuer {token.issuer.id}")
+    return unseal_text(
+        handed.read_text(encoding="ascii"),
+        recipient_key=keys.recipient_key,
+        issuer_public_key=issuer_key,
+    )
+
+
 @then("every item of the token has its defined type")
-def every_item_has_its_defined_type(exchange: Exchange, evidence: EvidenceLog) -> None:
-    """Read the token's JSON form as delivered: the token model refuses any item mistyped."""
+def every_item_has_its_defined_type(lab: Lab, exchange: Exchange, evidence: EvidenceLog) -> None:
+    """Read the token's JSON as delivered (or as signed inside the sealed token delivered):
+    the token model refuses any item mistyped."""
     token = exchange.require_token()
-    delivered = exchange.inbox / f"{token.token_id}.json"
-    assert delivered.is_file(), "the token's JSON form was not delivered"
-    text = delivered.read_bytes()
+    text = delivered_json(lab, exchange, token)
     items = json.loads(text)
     evidence.record(
         EvidenceKind.TOKEN_HANDOFF,
