@@ -20,7 +20,6 @@ from cloudpdi.dicomdir import DICOMDIR_NAME
 from cloudpdi.pdi_findings import Rule
 from cloudpdi.pdi_layout import WEB_FOLDER
 from cloudpdi.token import Token
-from fixtures.broken import BROKEN_CASES, BrokenCase
 from fixtures.encodings import EncoderMissing, reencode
 from harness.lab import Lab
 from reports import EvidenceKind
@@ -45,6 +44,7 @@ from steps.file_set import (
     held_syntaxes,
     web_views,
 )
+from steps.file_set_makers import broken_case
 from steps.referral import Referral, person_name
 from steps.searching import stored_digests
 from steps.transfer import download
@@ -145,7 +145,7 @@ def the_file_set_is_broken(
     tmp_path: Path,
     evidence: EvidenceLog,
 ) -> Broken:
-    case = _case(defect)
+    case = broken_case(defect)
     envelope = _envelope(lab, token, envelopes, tmp_path, evidence)
     made: Path | None = None
     problem = ""
@@ -183,13 +183,6 @@ def the_file_set_fails(requirement: str, broken: Broken) -> None:
     assert any(f.severity is broken.case.severity for f in found), (
         f"the judgement did not find {requirement} broken ({broken.case.severity} expected)"
     )
-
-
-def _case(defect: str) -> BrokenCase:
-    for case in BROKEN_CASES.values():
-        if case.description == defect:
-            return case
-    raise StepError(f"no way to break a file set with {defect!r} is defined")
 
 
 @then(parsers.parse('every image in the file set names the patient "{name}"'))
