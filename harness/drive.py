@@ -173,10 +173,10 @@ def _settled(path: Path) -> bool:
     return size > 0 and path.stat().st_size == size
 
 
-def take(path: Path, folder: Path) -> Path:
-    """Copy a token file the SUT delivered into ``folder`` (private), keeping its suffix."""
+def take(path: Path, folder: Path, *, stem: str = "delivered") -> Path:
+    """Copy a token file the SUT delivered into ``folder`` (private) as ``stem`` and its suffix."""
     folder.mkdir(parents=True, exist_ok=True)
-    copy = folder / f"delivered{''.join(path.suffixes) or '.txt'}"
+    copy = folder / f"{stem}{path.suffix or '.txt'}"
     shutil.copyfile(path, copy)
     copy.chmod(0o600)
     return copy

@@ -108,7 +108,9 @@ def send_study(
         exchange.issued = send_by_sut(lab, sut, referral, exchange, changes or {}, evidence)
         if exchange.issued is not None:
             exchange.issued_token = _learn_token(lab, exchange.issued, evidence)
-            delivered = take(exchange.issued, exchange.inbox)
+            # Named after the token, as the inbox names every electronic token it is handed.
+            token_id = exchange.issued_token.token_id if exchange.issued_token else "delivered"
+            delivered = take(exchange.issued, exchange.inbox, stem=token_id)
             evidence.record(
                 EvidenceKind.TOKEN_HANDOFF,
                 actor=f"{SENDING} -> {RECEIVING}",

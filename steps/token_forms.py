@@ -113,6 +113,10 @@ def issued_files(inbox: Path, token_id: str) -> TokenFiles:
     return TokenFiles.named(inbox, token_id, sealed=True)
 
 
+#: What a reading says of a form the sending hospital did not hand over.
+NOT_ISSUED = "it was not issued"
+
+
 def read_forms(files: TokenFiles, keys: SealKeys | None, scratch: Path) -> dict[str, Reading]:
     """Read every form of the token in ``files`` that carries a whole token.
 
@@ -135,7 +139,7 @@ def read_forms(files: TokenFiles, keys: SealKeys | None, scratch: Path) -> dict[
     readings = {}
     for form, (source, read) in readers.items():
         if source is None or not source.is_file():
-            readings[form] = Reading(form, source or files.json, problem="it was not issued")
+            readings[form] = Reading(form, source or files.json, problem=NOT_ISSUED)
             continue
         try:
             readings[form] = Reading(form, source, token=read(source))

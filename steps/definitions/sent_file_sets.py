@@ -17,7 +17,7 @@ import pytest
 from pytest_bdd import given, parsers, then
 
 from cloudpdi.dicomdir import DICOMDIR_NAME
-from harness.lab import Lab
+from harness.lab import ActorUnderTest, Lab
 from reports import EvidenceKind
 from simulators.sender_faults import FileSetEditor
 from steps.errors import StepError
@@ -98,6 +98,11 @@ def nothing_was_run(
     payload = file_set_payload
     if payload is None:
         raise StepError("the file set holds nothing that would start by itself")
+    if exchange.taken_by_sut is not None:
+        raise ActorUnderTest(
+            "what a receiving hospital under test keeps of a file set is its own: nothing shows "
+            "that the content that would start by itself reached it"
+        )
     received = exchange.received
     if received is None:
         pytest.skip(

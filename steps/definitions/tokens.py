@@ -40,8 +40,10 @@ from steps.evidence import EvidenceLog
 from steps.exchange import RECEIVING, SENDING, TOKEN_INBOX, Exchange, receiver_keys
 from steps.referral import Referral
 from steps.searching import Needles, found_in_files, long_enough, name_needles
+from steps.sut import sender_under_test
 from steps.token_faults import ITEM_FAULTS, SEAL_FAULTS, Issuer, faulty_token
 from steps.token_forms import (
+    NOT_ISSUED,
     WORDS,
     Reading,
     issued_files,
@@ -104,6 +106,8 @@ def the_form_carries_the_same_items(
     files = _issued(lab, exchange)
     readings = read_forms(files, receiver_keys(lab), tmp_path / "forms")
     _record_readings(evidence, readings)
+    if sender_under_test(lab) is not None:
+        readings = _delivered_by_sut(readings, form)
     if form == WORDS:
         _words_show_every_form(files, readings, evidence)
         return
@@ -254,6 +258,17 @@ def _words_show_every_form(
         f"{len(missing)} items not shown",
     )
     assert not missing, "the words printed on the token slip do not show " + "; ".join(missing)
+
+
+def _delivered_by_sut(readings: dict[str, Reading], form: str) -> dict[str, Reading]:
+    """The forms a sender under test handed over; it hands over what it delivers, no more."""
+    delivered = {name: r for name, r in readings.items() if r.problem != NOT_ISSUED}
+    if len(delivered) < 2 or (form != WORDS and form not in delivered):
+        raise ActorUnderTest(
+            f"a sender under test hands the harness the token forms it delivers "
+            f"({', '.join(delivered) or 'none'}), too few to compare its {form} with another"
+        )
+    return delivered
 
 
 def _issued(lab: Lab, exchange: Exchange) -> TokenFiles:
