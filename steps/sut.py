@@ -65,11 +65,7 @@ def send_by_sut(
     evidence: EvidenceLog,
 ) -> Path | None:
     """Make the sender under test send ``referral``; return the token file it delivered."""
-    # The receiving hospital's published key is always told (CLOUDPDI_RECIPIENT_PUBLIC_KEY).
-    published = changes.get("recipient_public_key_path") == lab.receiver_public_key_path
-    untold = sorted(
-        set(changes) - TOLD_TO_SENDER - ({"recipient_public_key_path"} if published else set())
-    )
+    untold = sorted(set(changes) - TOLD_TO_SENDER)
     if untold:
         raise ActorUnderTest(
             "the scenario changes how the sending hospital works "

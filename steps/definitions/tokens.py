@@ -31,7 +31,6 @@ from cloudpdi.seal import (
     unseal_token,
 )
 from cloudpdi.token import Token, TokenSignatureError, to_compact, to_json
-from cloudpdi.token_input import read_token_file
 from harness.lab import ActorUnderTest, Lab
 from reports import EvidenceKind
 from simulators.delivery import TokenFiles
@@ -55,9 +54,14 @@ from steps.token_forms import (
 
 
 @given("the receiving hospital has published its key for sealed tokens")
-def the_receiving_hospital_published_its_key(lab: Lab, sending: dict[str, Any]) -> None:
-    """The sending hospital seals tokens to the key the receiving hospital published."""
-    sending["recipient_public_key_path"] = lab.receiver_public_key_path
+def the_receiving_hospital_published_its_key(lab: Lab) -> None:
+    """The sending hospital seals tokens to the key the receiving hospital published.
+
+    Every sending hospital of the lab is given that key (a sender under test is told it), so
+    this states a precondition rather than changing how the sending hospital works.
+    """
+    if not lab.receiver_public_key_path.is_file():
+        raise StepError("the receiving hospital has no published key")
 
 
 @given("the sending hospital refers to patients by pseudonym")
@@ -172,7 +176,7 @@ def the_sealed_token_is_signed(lab: Lab, exchange: Exchange, evidence: EvidenceL
 
 @then("the token carries a patient pseudonym")
 def the_token_carries_a_pseudonym(lab: Lab, exchange: Exchange, referral: Referral) -> None:
-    token = _issued_token(lab, exchange)
+    token = _issued_token(exchange)
     assert token.patient_ref is not None, "the token names no patient pseudonym"
     needles = _identity(referral)
     revealed = [name for name, needle in needles.items() if needle in token.patient_ref.encode()]
@@ -187,7 +191,7 @@ def no_form_reveals_the_patient(
     readings = read_forms(files, receiver_keys(lab), tmp_path / "forms")
     said = _what_forms_say(files, readings)
     # The search must reach what the forms say: each names the pseudonym the token carries.
-    pseudonym = _issued_token(lab, exchange).patient_ref or ""
+    pseudonym = _issued_token(exchange).patient_ref or ""
     silent = [form for form, text in said.items() if pseudonym.encode() not in text]
     if not pseudonym or silent:
         raise StepError(f"the search cannot see the token's items in: {', '.join(silent)}")
@@ -273,20 +277,17 @@ def _delivered_by_sut(readings: dict[str, Reading], form: str) -> dict[str, Read
 
 def _issued(lab: Lab, exchange: Exchange) -> TokenFiles:
     """The files of the token the sending hospital issued, as it delivered them."""
-    return issued_files(exchange.inbox, _issued_token(lab, exchange).token_id)
+    return issued_files(exchange.inbox, _issued_token(exchange).token_id)
 
 
-def _issued_token(lab: Lab, exchange: Exchange) -> Token:
+def _issued_token(exchange: Exchange) -> Token:
     if exchange.issued is None:
         raise AssertionError(
             f"the sending hospital issued no token: {'; '.join(exchange.problems)}"
         )
-    try:
-        return read_token_file(exchange.issued, keys=receiver_keys(lab))
-    except CloudPDIError as exc:
-        raise AssertionError(
-            f"the token the sending hospital issued cannot be read: {exc}"
-        ) from None
+    if exchange.issued_token is None:
+        raise AssertionError("the token the sending hospital issued cannot be read")
+    return exchange.issued_token
 
 
 def _sealed_text(lab: Lab, exchange: Exchange) -> str:
