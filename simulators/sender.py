@@ -19,10 +19,10 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,31 +31,27 @@ from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 from pydicom.tag import Tag
 
-from cloudpdi.container import Institution
-from cloudpdi.dimse import DicomPeer
-from cloudpdi.dimse_peer import check_ae_title
 from cloudpdi.errors import CloudPDIError
-from cloudpdi.media import MEDIA_PROFILES, STD_GEN_CD
+from cloudpdi.media import MEDIA_PROFILES
 from cloudpdi.package import PackResult, pack
 from cloudpdi.pseudonym import PseudonymError, patient_pseudonym
 from cloudpdi.repository import (
-    DEFAULT_CHUNK_SIZE,
     RepositoryAuthError,
     RepositoryClient,
     RepositoryError,
     UploadResult,
 )
 from cloudpdi.seal import load_private_key, load_public_key, seal_token
-from cloudpdi.token import DEFAULT_LIFETIME, Facility, Token, format_timestamp
+from cloudpdi.token import Token, format_timestamp
 from simulators.delivery import (
-    Channel,
     DeliveryError,
     DeliveryOutcome,
     TokenFiles,
     deliver_token,
     write_token_files,
 )
-from simulators.faults import Fault, faults_for
+from simulators.faults import Fault
+from simulators.sender_config import DEFAULT_CALLING_AE, SenderConfig
 from simulators.sender_errors import (
     DeliveryFailed,
     PackFailed,
@@ -67,15 +63,15 @@ from simulators.sender_errors import (
     UploadUnauthorized,
 )
 from simulators.sender_faults import (
-    FileSetEditor,
     edit_file_set,
     misprint_slip,
     remake_package,
     upload_transport,
 )
-from simulators.sender_retrieve import RetrieveMethod, check_study_uid, retrieve_study
+from simulators.sender_retrieve import check_study_uid, retrieve_study
 
 __all__ = [
+    "DEFAULT_CALLING_AE",
     "DeliveryFailed",
     "PackFailed",
     "RetrieveFailed",
@@ -93,83 +89,8 @@ Progress = Callable[[int, int], None]
 #: Makes one progress display per step, e.g. ``harness.progress.progress_bar``.
 ProgressFactory = Callable[[str], AbstractContextManager[Progress | None]]
 
-DEFAULT_CALLING_AE = "CPDI_SENDER"
 #: Patient ID (0010,0020): what a pseudonym stands for.
 PATIENT_ID = Tag(0x0010, 0x0020)
-
-
-@dataclass(kw_only=True)
-class SenderConfig:
-    """Where the study comes from, where the ciphertext goes, who issues and who receives."""
-
-    source_pacs: DicomPeer
-    repository_url: str
-    #: The issuing facility's bearer key at the repository.
-    uploader_key: str = field(repr=False)
-    community_id: str
-    issuer: Facility
-    institution: Institution
-    #: Token files go to ``work_dir/<token_id>/``; the transient plaintext lives here too.
-    work_dir: Path
-    calling_ae: str = DEFAULT_CALLING_AE
-    retrieve: RetrieveMethod = "get"
-    #: Our own temporary storage SCP for C-MOVE; the PACS must know its AE title and address.
-    move_destination: DicomPeer | None = None
-    recipient: Facility | None = None
-    #: Restrict downloads to the recipient facility (the repository then asks for its key).
-    #: Off by default: a receiving hospital needs nothing but the token (CPDI-AUTH-01).
-    restrict_to_recipient: bool = False
-    #: How many times the repository may serve the document (CPDI-DL-01); None: no limit.
-    max_downloads: int | None = None
-    #: P-256 keys (PEM): the sealed form is made when a recipient public key is given.
-    issuer_key_path: Path | None = None
-    recipient_public_key_path: Path | None = None
-    delivery: Sequence[Channel] = ()
-    documents: Sequence[Path] = ()
-    description: str = ""
-    #: Add a browser view of the images to the file set (PDI Web Content: INDEX.HTM, IHE_PDI/).
-    web_content: bool = False
-    #: The General Purpose profile of the file set (PS3.11): the transfer syntaxes it may hold.
-    media_profile: str = STD_GEN_CD.name
-    #: Refer to the patient by a pseudonym made with this key, not by identity (HIT-PSEUD-01).
-    pseudonym_key: bytes | None = field(default=None, repr=False)
-    lifetime: timedelta = DEFAULT_LIFETIME
-    #: A fixed expiry instead of ``lifetime`` from now.
-    expires_at: datetime | None = None
-    #: Upload failures in a row before giving up, and the backoff between them.
-    retries: int = 6
-    backoff: float = 0.5
-    max_backoff: float = 30.0
-    timeout: float = 60.0
-    chunk_size: int = DEFAULT_CHUNK_SIZE
-    #: Deliberate misbehaviours, to test the conformance suite (:mod:`simulators.faults`).
-    faults: frozenset[Fault] = frozenset()
-    #: Test-only: rewrites the file set once built, before it is encrypted (a file set made by
-    #: another tool, or broken on purpose), so that a receiver can be shown such a file set.
-    file_set_editor: FileSetEditor | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        self.work_dir = Path(self.work_dir)
-        self.faults = faults_for("sender", self.faults)
-        try:
-            check_ae_title(self.calling_ae)
-        except ValueError as exc:
-            raise SendConfigError(f"calling_ae: {exc}") from None
-        if self.retrieve not in ("get", "move"):
-            raise SendConfigError("retrieve is 'get' or 'move'")
-        if self.retrieve == "move" and self.move_destination is None:
-            raise SendConfigError("a C-MOVE retrieve needs move_destination (our storage SCP)")
-        if self.recipient_public_key_path is not None and self.issuer_key_path is None:
-            raise SendConfigError("sealing to a recipient key needs the issuer's private key")
-        if self.lifetime <= timedelta(0):
-            raise SendConfigError("lifetime must be positive")
-        if self.max_downloads is not None and self.max_downloads < 1:
-            raise SendConfigError("max_downloads must be at least 1")
-        if self.expires_at is not None and self.expires_at.utcoffset() is None:
-            raise SendConfigError("expires_at must be a timezone-aware datetime")
-        if self.media_profile not in MEDIA_PROFILES:
-            known = ", ".join(MEDIA_PROFILES)
-            raise SendConfigError(f"media_profile is one of {known}")
 
 
 @dataclass(frozen=True)
