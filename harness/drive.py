@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -24,6 +23,7 @@ from typing import TextIO
 from cloudpdi.config_actors import FolderInbox, Hook, Operator, QrImageInbox, Trigger
 from cloudpdi.config_rules import RESERVED_ENV_PREFIX
 from cloudpdi.errors import CloudPDIError
+from simulators.hook_process import run_hook
 
 #: What a sender's trigger is told (the ``CLOUDPDI_`` prefix added).
 SENDER_VARIABLES = {
@@ -49,8 +49,6 @@ RECEIVER_VARIABLES = {
 }
 #: How often a folder or an image file is looked at while waiting.
 POLL_INTERVAL = 0.1
-#: Characters of a hook's standard error kept for the evidence.
-STDERR_TAIL = 2000
 
 
 class HookCannotStart(CloudPDIError):
@@ -107,24 +105,22 @@ def _run_hook(hook: Hook, variables: Mapping[str, str], arguments: Sequence[str]
     started = time.monotonic()
     how = f"the hook {Path(hook.argv[0]).name}"
     try:
-        done = subprocess.run(
+        done = run_hook(
             [*hook.argv, *arguments],
-            env={**inherited, **hook.env, **variables},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
             timeout=hook.timeout,
-            check=False,
+            env={**inherited, **hook.env, **variables},
+            keep_stderr=True,
         )
-    except subprocess.TimeoutExpired:
-        return Triggered(how=how, seconds=time.monotonic() - started, timed_out=True)
     except OSError as exc:
         # The configuration names a program that is not there: the harness's problem, not a
         # verdict on the product.
         raise HookCannotStart(f"{how} cannot start: {exc.strerror}") from None
-    tail = done.stderr.decode("utf-8", "replace")[-STDERR_TAIL:]
     return Triggered(
-        how=how, seconds=time.monotonic() - started, exit_status=done.returncode, stderr_tail=tail
+        how=how,
+        seconds=time.monotonic() - started,
+        exit_status=done.status,
+        stderr_tail=done.stderr_tail,
+        timed_out=done.timed_out,
     )
 
 

@@ -13,12 +13,8 @@ Every file holding the token is created readable by its owner only and appears c
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-import signal
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +32,7 @@ from cloudpdi.repository_errors import RetriesExhausted
 from cloudpdi.repository_retry import RETRY_STATUSES, Backoff, retry_after
 from cloudpdi.slip import write_qr, write_slip
 from cloudpdi.token import Token, to_json
+from simulators.hook_process import run_hook
 
 #: Media types of the token forms a token inbox accepts.
 SEALED_MEDIA_TYPE = "application/jose"
@@ -288,24 +285,12 @@ def _answer_text(answer: httpx.Response) -> str:
 
 
 def _run_hook(channel: HookDelivery, token_file: Path) -> str:
-    # A new session makes the hook a process group leader, so a timeout ends its children too;
-    # no pipes, so a child that outlives the hook cannot keep us waiting.
     try:
-        process = subprocess.Popen(
-            [*channel.argv, str(token_file)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        done = run_hook([*channel.argv, str(token_file)], timeout=channel.timeout)
     except OSError as exc:
         raise HookFailed(f"cannot run {channel.argv[0]}: {exc.strerror}") from None
-    try:
-        status = process.wait(timeout=channel.timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):  # it may have ended meanwhile
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        raise HookFailed(f"timed out after {channel.timeout:g} s and was killed") from None
-    if status != 0:
-        raise HookFailed(f"exited with status {status}")
+    if done.timed_out:
+        raise HookFailed(f"timed out after {channel.timeout:g} s and was killed")
+    if done.status != 0:
+        raise HookFailed(f"exited with status {done.status}")
     return "exited with status 0"
