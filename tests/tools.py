@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import os
+import secrets
 import shutil
 import socket
 import subprocess
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -26,6 +28,28 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def fixed_port() -> int:
+    """Return a free loopback port below the ephemeral range, for a server started again and
+    again on the same port (once per scenario): no outgoing connection can take it meanwhile."""
+    low = _ephemeral_low()
+    for port in secrets.SystemRandom().sample(range(max(1024, low - 10_000), low), 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
+def _ephemeral_low() -> int:
+    """The lowest port the kernel hands out for outgoing connections (Linux; else IANA's)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 49152
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = STOP_WAIT) -> None:
