@@ -36,7 +36,7 @@ from tests.test_exchange_processes import (
     toml,
     write_private,
 )
-from tests.tools import fixed_port, stop_process
+from tests.tools import free_port, stop_process
 
 #: Seconds one actor's part of the suite may take.
 SUITE_WAIT = 1200.0
@@ -172,7 +172,7 @@ def test_a_sender_under_test_driven_by_a_hook_completes_a_run(
         header("sender", "cloudpdi reference sender behind a hook")
         + '[sender]\nmode = "sut"\nwait_timeout = 120\n\n'
         f'[sender.trigger]\nkind = "hook"\nargv = {json.dumps(argv)}\ntimeout = 120\n\n'
-        f'[sender.token_inbox]\nkind = "http"\nport = {fixed_port()}\n\n'
+        f'[sender.token_inbox]\nkind = "http"\nport = {free_port()}\n\n'
         f"[facilities.issuer]\npublic_key = {toml(str(keys['issuer_public']))}\n"
         f"bearer_key = {{ file = {toml(str(keys['uploader']))} }}\n",
     )
@@ -182,7 +182,7 @@ def test_a_sender_under_test_driven_by_a_hook_completes_a_run(
 def test_a_receiver_under_test_driven_by_a_hook_completes_a_run(
     tmp_path: Path, keys: dict[str, Path]
 ) -> None:
-    repository_port, pacs_port = fixed_port(), fixed_port()
+    repository_port, pacs_port = free_port(), free_port()
     receiver_toml = write_private(
         tmp_path / "receiver.toml",
         f'output_dir = "received"\n'

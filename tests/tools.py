@@ -24,15 +24,12 @@ STOP_WAIT = 10.0
 
 
 def free_port() -> int:
-    """Return a loopback TCP port that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """Return a free loopback port below the kernel's ephemeral range.
 
-
-def fixed_port() -> int:
-    """Return a free loopback port below the ephemeral range, for a server started again and
-    again on the same port (once per scenario): no outgoing connection can take it meanwhile."""
+    A test starts a server on it, often in another process, and may start one there again:
+    no outgoing connection and no server binding port 0 (a parallel worker's) is handed a port
+    from below that range meanwhile.
+    """
     low = _ephemeral_low()
     for port in secrets.SystemRandom().sample(range(max(1024, low - 10_000), low), 200):
         with socket.socket() as probe:
