@@ -52,8 +52,6 @@ from steps.session import StepRun, run_steps
 #: The reason a case of a feature file that no step module binds yet did not run.
 NO_STEPS = "no step definitions yet"
 INTERRUPTED = "the operator interrupted the run"
-#: What the run records of the configuration but does not apply yet.
-NOT_APPLIED = "transfer throughput and latency budgets (recorded, not enforced yet)"
 _MAX_SEED = 2**31
 #: The report header's entry that names the faults a self-test switched on.
 FAULTS = "simulators.faults (self-test only)"
@@ -200,7 +198,6 @@ def run_suite(
         configuration={
             **flatten(config.summary()),
             "run.seed": str(seed),
-            "not applied yet": NOT_APPLIED,
             **({FAULTS: fault_summary(faults)} if faults else {}),
             **header,
         },

@@ -87,10 +87,13 @@ def _case(suite: ET.Element, test: TestInstance) -> None:
 
 
 def _failure_message(test: TestInstance) -> str:
-    """The first failed step, else the first finding, else the monitor's comment."""
+    """The first failed step, else the check after the steps (a transfer budget), else the
+    first finding, else the monitor's comment."""
     for step in test.steps:
         if step.status is Status.FAILED:
             return f"{step.text}: {step.message}" if step.message else step.text
+    if test.reason:
+        return test.reason
     if test.findings:
         first = test.findings[0]
         return f"{first.requirement}: {first.message}"

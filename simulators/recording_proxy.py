@@ -12,7 +12,7 @@ point into the proxy, so that a tus upload's resource URL keeps the client on th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
@@ -108,13 +108,28 @@ def create_proxy_app(
                 status_code=BAD_GATEWAY,
                 media_type="text/plain",
             )
-        recorder.record(request.method, recorded_url, headers, capture, answer.status_code)
         proxy_base = f"{request.url.scheme}://{request.url.netloc}"
+        relayed = _RelayedAnswer(answer)
+
+        async def finish() -> None:
+            # Recorded once the answer is relayed (or the client went away): the request's
+            # time then covers the download too, as the repository's own spy counts it.
+            if relayed.finish():
+                await answer.aclose()
+                recorder.record(
+                    request.method,
+                    recorded_url,
+                    headers,
+                    capture,
+                    answer.status_code,
+                    response_size=relayed.size,
+                )
+
         return StreamingResponse(
-            answer.aiter_raw(),
+            relayed.pieces(finish),
             status_code=answer.status_code,
             headers=_answer_headers(answer.headers, base, proxy_base),
-            background=BackgroundTask(answer.aclose),
+            background=BackgroundTask(finish),
         )
 
     @asynccontextmanager
@@ -125,6 +140,29 @@ def create_proxy_app(
             await client.aclose()
 
     return Starlette(routes=[Route("/{path:path}", forward, methods=_METHODS)], lifespan=lifespan)
+
+
+class _RelayedAnswer:
+    """The repository's answer as the proxy relays it: bytes counted, finished once."""
+
+    def __init__(self, answer: httpx.Response) -> None:
+        self.answer = answer
+        self.size = 0
+        self._finished = False
+
+    async def pieces(self, finish: Callable[[], Awaitable[None]]) -> AsyncIterator[bytes]:
+        """Relay the body; finish when it ends or the client breaks off (the task cancelled)."""
+        try:
+            async for piece in self.answer.aiter_raw():
+                self.size += len(piece)
+                yield piece
+        finally:
+            await finish()
+
+    def finish(self) -> bool:
+        """Tell whether this is the first call: the answer is finished now."""
+        first, self._finished = not self._finished, True
+        return first
 
 
 def _answer_headers(headers: httpx.Headers, base: str, proxy_base: str) -> dict[str, str]:

@@ -32,6 +32,7 @@ from harness.lab import ActorUnderTest, Lab
 from reports import TestInstance
 from simulators.faults import Fault
 from simulators.repository import Recorder
+from steps.budgets import check_transfer_budgets
 from steps.errors import StepError
 from steps.evidence import EvidenceLog
 from steps.exchange import RECEIVING, SENDING
@@ -55,6 +56,9 @@ RESULTS = pytest.StashKey[list[TestInstance]]()
 _RECORD = pytest.StashKey[ScenarioRecord]()
 RUN_CONFIG = pytest.StashKey[RunConfig]()
 _CASE_ID = pytest.StashKey[str]()
+_LAB = pytest.StashKey[Lab]()
+#: What the evidence of the transfer budgets, judged after the last step, names as its step.
+TRANSFER_BUDGETS = "after the last step: the transfer budgets"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -133,9 +137,25 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         budget = item.config.stash[RUN_CONFIG].budgets.timeout_for(record.case.tags)
     try:
         with time_budget(budget):
-            return (yield)
+            result = yield
+            lab = item.stash.get(_LAB, None)
+            if record is not None and lab is not None:
+                _judge_transfers(item.config.stash[RUN_CONFIG], lab, record)
+            return result
     except ActorUnderTest as exc:
         pytest.skip(str(exc))
+
+
+def _judge_transfers(config: RunConfig, lab: Lab, record: ScenarioRecord) -> None:
+    """Hold a case that moved a study to the configuration's transfer budgets."""
+    record.evidence.begin_step(TRANSFER_BUDGETS)
+    check_transfer_budgets(
+        config.budgets,
+        lab.recorder.requests if lab.recorder is not None else [],
+        lab.source.events(),
+        lab.destination.events(),
+        record.evidence,
+    )
 
 
 class OverBudget(AssertionError):
@@ -277,6 +297,7 @@ def lab(
     recorder = Recorder()
     faults = frozenset(request.config.getoption("conformance_fault"))
     with Lab(tmp_path / "lab", recorder=recorder, faults=faults, config=run_config) as running:
+        request.node.stash[_LAB] = running
         evidence.add_secret(running.uploader_key)
         evidence.add_secret(running.recipient_key)
         evidence.watch_repository(

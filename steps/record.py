@@ -100,6 +100,9 @@ class ScenarioRecord:
                 what = _PHASES[report.when]
                 detail = _message(error) if error is not None else report.longreprtext
                 self._reason = self.evidence.redact(f"{what}: {detail}")[:MAX_MESSAGE]
+            elif error is not None and all(step.status is Status.PASSED for step in self._steps):
+                # A check after the last step (the transfer budgets) fails no step: say it here.
+                self._reason = self.evidence.redact(_message(error))
             self._status = status
 
     def test_instance(self) -> TestInstance:

@@ -112,7 +112,14 @@ class ObservingMiddleware:
             if recorder is not None and capture is not None:
                 query = scope["query_string"].decode("latin-1")
                 url = scope["path"] + (f"?{query}" if query else "")
-                recorder.record(scope["method"], url, headers.items(), capture, entry.status)
+                recorder.record(
+                    scope["method"],
+                    url,
+                    headers.items(),
+                    capture,
+                    entry.status,
+                    response_size=seen["out"],
+                )
 
     def _check_rate(self, scope: Scope, state: dict) -> None:
         limiter = self.repository.rate_limiter

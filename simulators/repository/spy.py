@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from cloudpdi.envelope_base import format_digest
 from simulators.repository.storage import StorageBackend
@@ -28,6 +30,12 @@ class RecordedRequest:
     body_size: int
     body_digest: str
     status: int
+    #: When the request began to arrive, and the seconds until it was answered in full: the
+    #: time an upload or download took, as the repository (or the proxy before it) saw it.
+    started: datetime | None = None
+    seconds: float = 0.0
+    #: Bytes of the answer's body sent (None: not counted, as for a request still answered).
+    response_size: int | None = None
 
     @property
     def truncated(self) -> bool:
@@ -75,8 +83,10 @@ class Recorder:
         headers: Iterable[tuple[str, str]],
         capture: BodyCapture,
         status: int,
+        *,
+        response_size: int | None = None,
     ) -> None:
-        """Keep one finished request."""
+        """Keep one finished request, timed from when its capture started."""
         entry = RecordedRequest(
             method=method,
             url=url,
@@ -85,6 +95,9 @@ class Recorder:
             body_size=capture.size,
             body_digest=format_digest(capture.hash.hexdigest()),
             status=status,
+            started=capture.started,
+            seconds=time.monotonic() - capture.clock,
+            response_size=response_size,
         )
         with self._recorded:
             self._requests.append(entry)
@@ -96,6 +109,8 @@ class BodyCapture:
 
     def __init__(self, limit: int | None) -> None:
         self.limit = limit
+        self.started = datetime.now(UTC)
+        self.clock = time.monotonic()
         self.sample = bytearray()
         self.size = 0
         self.hash = hashlib.sha256()
