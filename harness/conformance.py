@@ -31,10 +31,12 @@ from cucumber_tag_expressions import parse as parse_tags
 
 from cloudpdi import REFERENCE_BINDING, __version__
 from cloudpdi.config import RunConfig, RunConfigError, load_run_config
+from cloudpdi.config_actors import ReceiverSut, SenderSut, Trigger
 from features.catalog import ACTORS, load_catalog
 from features.rules import check_features
 from features.spec import Case, feature_texts, format_scenario_table, list_scenarios, load_features
 from harness.commands import UsageError
+from harness.drive import NoOperator, check_operator
 from reports import (
     EXIT_HARNESS_ERROR,
     NotRunCause,
@@ -92,6 +94,10 @@ def conformance_run(args: argparse.Namespace) -> int:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_HARNESS_ERROR
     config = run_config(args.config)
+    try:
+        check_operator(operator_triggers(config))
+    except NoOperator as exc:
+        raise UsageError(str(exc)) from None
     actor = args.actor
     if config.suts:
         # With an actor under test, the run grades that actor: the others are simulated.
@@ -137,6 +143,16 @@ def run_config(path: Path | None) -> RunConfig:
             "(the others are simulated around it)"
         )
     return config
+
+
+def operator_triggers(config: RunConfig) -> list[tuple[str, Trigger]]:
+    """The triggers of the sender and receiver under test, by their setting's name."""
+    triggers: list[tuple[str, Trigger]] = []
+    if isinstance(config.sender, SenderSut):
+        triggers.append(("sender.trigger", config.sender.trigger))
+    if isinstance(config.receiver, ReceiverSut):
+        triggers.append(("receiver.token_delivery", config.receiver.token_delivery))
+    return triggers
 
 
 def select_cases(

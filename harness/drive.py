@@ -1,10 +1,16 @@
 """Making a system under test act, and waiting for what it does.
 
 A sender or receiver under test is triggered by a hook command (run without a shell, with a
-time limit) or by the operator (prompted on the terminal). What the harness tells it travels in
-``CLOUDPDI_*`` environment variables (:data:`SENDER_VARIABLES`, :data:`RECEIVER_VARIABLES`);
-a receiver's hook also gets the token file as its last argument. The harness then waits, with
-the configured timeout, for the effect: a sender's token in its token inbox.
+time limit) or by the operator. What the harness tells it travels in ``CLOUDPDI_*``
+environment variables (:data:`SENDER_VARIABLES`, :data:`RECEIVER_VARIABLES`); a receiver's hook
+also gets the token file as its last argument. The harness then waits, with the configured
+timeout, for the effect: a sender's token in its token inbox.
+
+The operator is prompted on standard output with the same facts and answers one line on
+standard input: ``done`` (or an empty line) when the product did it, ``refused`` when it
+refused or could not. Standard input must be a terminal or a pipe (a script may stand in for
+the person); anything else (``/dev/null``, as under CI) is refused before a case runs
+(:func:`operator_input`), rather than leaving every case waiting for an answer.
 
 Secrets never travel this way: a product's own credentials are its configuration's business.
 """
@@ -12,15 +18,24 @@ Secrets never travel this way: a product's own credentials are its configuration
 from __future__ import annotations
 
 import os
+import select
 import shutil
+import stat
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import IO, TextIO
 
-from cloudpdi.config_actors import FolderInbox, Hook, Operator, QrImageInbox, Trigger
+from cloudpdi.config_actors import (
+    DEFAULT_WAIT_TIMEOUT,
+    FolderInbox,
+    Hook,
+    Operator,
+    QrImageInbox,
+    Trigger,
+)
 from cloudpdi.config_rules import RESERVED_ENV_PREFIX
 from cloudpdi.errors import CloudPDIError
 from simulators.hook_process import run_hook
@@ -37,6 +52,9 @@ SENDER_VARIABLES = {
     "TOKEN_INBOX": "where to deliver the token: a URL to POST it to, or a folder",
     "LIFETIME_SECONDS": "how long the transfer must live (only when a scenario sets it)",
     "DOCUMENTS": "documents to send with the study, joined by the path separator (if any)",
+    "PSEUDONYMS": "1: refer to the patient by pseudonym (only when a scenario says)",
+    "WEB_CONTENT": "1: add web content to the file set (only when a scenario says)",
+    "SLIP_FOLDER": "an empty folder to print the token slip to file in ([sender.slip] set)",
     "SCENARIO": "the scenario being run, for the product's own logs",
 }
 #: What a receiver's trigger is told; the token file is also the hook's last argument.
@@ -51,8 +69,24 @@ RECEIVER_VARIABLES = {
 POLL_INTERVAL = 0.1
 
 
+#: What an operator answers when the product did what the prompt asked (an empty line too).
+DONE = frozenset({"", "done", "d", "yes", "y"})
+#: What an operator answers when the product refused it or could not do it.
+REFUSED = frozenset({"refused", "r", "no", "n"})
+#: What the prompt tells the operator to answer.
+HOW_TO_ANSWER = (
+    "Answer 'done' (or press Enter) when it is done, or 'refused' if the product refused it "
+    "or could not do it."
+)
+
+
 class HookCannotStart(CloudPDIError):
     """The hook command of the run configuration cannot be started."""
+
+
+class NoOperator(CloudPDIError):
+    """An operator is to be prompted, and no one can answer: standard input is not a terminal
+    or a pipe, or it ended."""
 
 
 @dataclass(frozen=True)
@@ -64,18 +98,22 @@ class Triggered:
     exit_status: int | None = None
     stderr_tail: str = ""
     timed_out: bool = False
+    #: The operator answered that the product refused it or could not do it.
+    refused: bool = False
 
     @property
     def ok(self) -> bool:
-        """Tell whether the trigger worked: the hook exited 0, or the operator was asked."""
-        return not self.timed_out and self.exit_status in (0, None)
+        """Tell whether the trigger worked: the hook exited 0, or the operator answered done."""
+        return not self.timed_out and not self.refused and self.exit_status in (0, None)
 
     def describe(self) -> str:
         """One line for the evidence and for failure messages."""
         if self.timed_out:
             return f"{self.how} did not finish within its time limit"
+        if self.refused:
+            return f"{self.how} answered that the product refused it or could not do it"
         if self.exit_status is None:
-            return f"{self.how}: the operator was asked"
+            return f"{self.how} answered that it is done after {self.seconds:.1f} s"
         return f"{self.how} exited with status {self.exit_status} after {self.seconds:.1f} s"
 
 
@@ -90,13 +128,88 @@ def pull(
     *,
     arguments: Sequence[str] = (),
     prompt: str,
-    terminal: TextIO = sys.stderr,
+    wait: float = DEFAULT_WAIT_TIMEOUT,
+    terminal: TextIO | None = None,
+    answers: IO[str] | None = None,
 ) -> Triggered:
-    """Run the hook (and wait for it) or prompt the operator (and return at once)."""
+    """Run the hook (and wait for it), or prompt the operator and wait ``wait`` seconds for
+    the answer (on ``answers``, standard input by default; the prompt on ``terminal``,
+    standard output by default)."""
     if isinstance(trigger, Operator):
-        _prompt(trigger, variables, arguments, prompt, terminal)
-        return Triggered(how="the operator", seconds=0.0)
+        answering = operator_input(answers)
+        shown = terminal or sys.__stdout__ or sys.stdout
+        _prompt(trigger, variables, arguments, prompt, shown)
+        started = time.monotonic()
+        answer = _read_answer(answering, wait, shown)
+        seconds = time.monotonic() - started
+        if answer is None:
+            return Triggered(how="the operator", seconds=seconds, timed_out=True)
+        return Triggered(how="the operator", seconds=seconds, refused=answer in REFUSED)
     return _run_hook(trigger, variables, arguments)
+
+
+def check_operator(triggers: Sequence[tuple[str, Trigger]], stream: IO[str] | None = None) -> None:
+    """Refuse, before any case runs, a run whose ``(setting, trigger)`` pairs prompt an operator
+    while no one can answer on ``stream`` (standard input by default; :func:`operator_input`)."""
+    prompted = [setting for setting, trigger in triggers if isinstance(trigger, Operator)]
+    if prompted:
+        try:
+            operator_input(stream)
+        except NoOperator as exc:
+            raise NoOperator(f'{", ".join(prompted)} is kind = "operator", and {exc}') from None
+
+
+def operator_input(stream: IO[str] | None = None) -> IO[str]:
+    """Standard input (or ``stream``), when an operator or a script standing in can answer on it.
+
+    A terminal, a pipe or a file of answers will do; ``/dev/null`` (a CI job's standard input)
+    or a closed stream will not: no one could ever answer, so :class:`NoOperator` says so.
+    """
+    chosen = stream if stream is not None else sys.__stdin__
+    if chosen is None or chosen.closed:
+        raise NoOperator("standard input is closed, so no operator can answer the prompts")
+    try:
+        mode = os.fstat(chosen.fileno()).st_mode
+    except (OSError, ValueError) as exc:
+        raise NoOperator(
+            f"standard input cannot be read ({exc}), so no operator can answer"
+        ) from None
+    if chosen.isatty() or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISREG(mode):
+        return chosen
+    raise NoOperator(
+        "standard input is neither a terminal nor a pipe (it is /dev/null or a device, as in a "
+        "CI job), so no operator can answer the prompts: run on a terminal, or pipe the answers in"
+    )
+
+
+def _read_answer(stream: IO[str], timeout: float, terminal: TextIO) -> str | None:
+    """One line the operator typed, lower-cased and stripped; None if none came in time.
+
+    Read a byte at a time from the file descriptor, so nothing of the next answer is taken
+    into a buffer that waiting (``select``) would not see.
+    """
+    descriptor = stream.fileno()
+    deadline = time.monotonic() + timeout
+    line = bytearray()
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        ready, _, _ = select.select([descriptor], [], [], left)
+        if not ready:
+            return None
+        byte = os.read(descriptor, 1)
+        if not byte:
+            raise NoOperator("standard input ended: no operator is left to answer the prompts")
+        if byte == b"\n":
+            answer = line.decode("utf-8", errors="replace").strip().lower()
+            if answer in DONE | REFUSED:
+                return answer
+            line.clear()
+            # Anything else is not an answer: ask again rather than guess.
+            print(f"    {HOW_TO_ANSWER}", file=terminal, flush=True)
+            continue
+        line += byte
 
 
 def _run_hook(hook: Hook, variables: Mapping[str, str], arguments: Sequence[str]) -> Triggered:
@@ -136,6 +249,7 @@ def _prompt(
         print(f"    {name} = {value}", file=terminal)
     for argument in arguments:
         print(f"    {argument}", file=terminal)
+    print(f">>> {HOW_TO_ANSWER}", file=terminal)
     terminal.flush()
 
 

@@ -103,6 +103,7 @@ def send_by_sut(
             variables,
             prompt=f"Send study {referral.study_uid} from {lab.source.peer} to the repository "
             f"{lab.repository_url} and deliver its token to {where}",
+            wait=sut.wait_timeout,
         )
         _record(evidence, SENDER_UNDER_TEST, triggered)
         if not triggered.ok:
@@ -130,9 +131,9 @@ def receive_by_sut(
 ) -> bool:
     """Hand the token file to the receiver under test; return whether it took the transfer.
 
-    A hook takes it when it exits 0. An operator's receiver gives no answer, so it took the
-    transfer when the destination PACS holds as many instances as the token announces, within
-    the wait timeout.
+    A hook takes it when it exits 0. An operator answers whether the product refused it; when
+    it did not, it took the transfer once the destination PACS holds as many instances as the
+    token announces, within the wait timeout.
     """
     untold = sorted(set(changes) - STANDING_RECEIVER_SETUP)
     if untold:
@@ -155,14 +156,24 @@ def receive_by_sut(
         sut.token_delivery,
         variables,
         arguments=[str(exchange.handed)],
-        prompt=f"Receive the token in {exchange.handed} into {lab.destination.peer}",
+        prompt=f"Receive the token in {exchange.handed}{_printed_forms(exchange)} from the "
+        f"repository {lab.repository_url} into {lab.destination.peer}",
+        wait=sut.wait_timeout,
     )
     _record(evidence, RECEIVER_UNDER_TEST, triggered)
-    if isinstance(sut.token_delivery, Hook):
+    if isinstance(sut.token_delivery, Hook) or not triggered.ok:
         return triggered.ok
     token = exchange.require_token()
     expected = held_before + max(token.summary.instance_count, 1)
     return _wait_for_instances(lab, expected, sut.wait_timeout)
+
+
+def _printed_forms(exchange: Exchange) -> str:
+    """The token's QR code image and slip, as the sending hospital printed them (if known)."""
+    if exchange.sent is None:
+        return ""
+    files = exchange.sent.token_files
+    return f" (its QR code: {files.qr}; its slip: {files.slip})"
 
 
 def _wait_for_instances(lab: Lab, count: int, timeout: float) -> bool:

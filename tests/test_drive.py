@@ -9,13 +9,25 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
 
 from cloudpdi.config_actors import FolderInbox, Hook, Operator, QrImageInbox
-from harness.drive import HookCannotStart, environment, pull, take, wait_for_file
+from harness.drive import (
+    HOW_TO_ANSWER,
+    HookCannotStart,
+    NoOperator,
+    check_operator,
+    environment,
+    operator_input,
+    pull,
+    take,
+    wait_for_file,
+)
 from simulators.token_dropbox import TokenDropbox
 
 #: A hook that writes its CLOUDPDI_* variables and arguments to the file named first.
@@ -57,20 +69,67 @@ def test_a_failing_or_slow_or_missing_hook_is_not_ok(tmp_path: Path) -> None:
         pull(Hook(argv=(str(tmp_path / "no-such-program"),)), {}, prompt="")
 
 
-def test_the_operator_is_prompted_with_what_to_do() -> None:
+@pytest.fixture
+def operator_pipe() -> Iterator[tuple[IO[str], IO[str]]]:
+    """A pipe a script answers the harness's prompts on, as a person would on a terminal."""
+    reading, writing = os.pipe()
+    with open(reading, encoding="utf-8") as answers, open(writing, "w", encoding="utf-8") as typed:
+        yield answers, typed
+
+
+def test_the_operator_is_prompted_with_what_to_do_and_answers(
+    operator_pipe: tuple[IO[str], IO[str]],
+) -> None:
+    answers, typed = operator_pipe
+    typed.write("what?\ndone\n")
+    typed.flush()
     terminal = io.StringIO()
     triggered = pull(
         Operator(),
         {"CLOUDPDI_STUDY_UID": "1.2.3"},
         prompt="Send the study",
+        wait=5,
         terminal=terminal,
+        answers=answers,
     )
     assert triggered.ok and triggered.exit_status is None
     assert "Send the study" in terminal.getvalue()
     assert "CLOUDPDI_STUDY_UID = 1.2.3" in terminal.getvalue()
+    # An answer that is neither done nor refused is asked again, not guessed.
+    assert terminal.getvalue().count(HOW_TO_ANSWER) == 2
     custom = io.StringIO()
-    pull(Operator(prompt="Press Send on the console"), {}, prompt="ignored", terminal=custom)
+    typed.write("refused\n")
+    typed.flush()
+    refused = pull(
+        Operator(prompt="Press Send on the console"),
+        {},
+        prompt="ignored",
+        wait=5,
+        terminal=custom,
+        answers=answers,
+    )
     assert "Press Send on the console" in custom.getvalue()
+    assert not refused.ok and "refused" in refused.describe()
+
+
+def test_an_operator_who_does_not_answer_in_time_or_goes_away_stops_the_wait(
+    operator_pipe: tuple[IO[str], IO[str]],
+) -> None:
+    answers, typed = operator_pipe
+    silent = pull(Operator(), {}, prompt="x", wait=0.2, terminal=io.StringIO(), answers=answers)
+    assert silent.timed_out and not silent.ok
+    typed.close()
+    with pytest.raises(NoOperator, match="ended"):
+        pull(Operator(), {}, prompt="x", wait=5, terminal=io.StringIO(), answers=answers)
+
+
+def test_no_operator_can_answer_on_dev_null_as_in_ci() -> None:
+    with open(os.devnull, encoding="utf-8") as nothing:
+        with pytest.raises(NoOperator, match="neither a terminal nor a pipe"):
+            operator_input(nothing)
+        with pytest.raises(NoOperator, match=r'receiver\.token_delivery is kind = "operator"'):
+            check_operator([("receiver.token_delivery", Operator())], nothing)
+    check_operator([("sender.trigger", Hook(argv=("send",)))], None)
 
 
 def test_waiting_for_a_token_file_takes_only_a_new_one(tmp_path: Path) -> None:
