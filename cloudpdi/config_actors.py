@@ -246,6 +246,32 @@ class SimulatedPacs(SimulatedServer):
         return f"{self.ae_title}@{_address(self.host, self.port)}"
 
 
+@dataclass(frozen=True)
+class RepositoryInspection:
+    """What a repository under test shows of its insides; a check needing an absent one is NOT RUN.
+
+    ``storage`` is the folder where it keeps what it stores (read access is enough);
+    ``access_log`` its access log exported as JSON Lines (:mod:`cloudpdi.access_log`);
+    ``wait_timeout`` how long the harness waits for a deletion or a log entry to show there.
+    """
+
+    storage: Path | None = None
+    access_log: Path | None = None
+    wait_timeout: float = DEFAULT_WAIT_TIMEOUT
+
+    def __post_init__(self) -> None:
+        check_seconds("wait_timeout", self.wait_timeout)
+        if self.storage is not None and self.storage == self.access_log:
+            raise RunConfigError("access_log", "is a file of its own, not the storage folder")
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "storage": None if self.storage is None else str(self.storage),
+            "access_log": None if self.access_log is None else str(self.access_log),
+            "wait_timeout": self.wait_timeout,
+        }
+
+
 @dataclass(frozen=True, kw_only=True)
 class RepositorySut(ActorConfig):
     """A repository under test, addressed by base URL; our sender and receiver use it."""
@@ -254,6 +280,7 @@ class RepositorySut(ActorConfig):
 
     url: str
     tls: ClientTls = field(default_factory=ClientTls)
+    inspection: RepositoryInspection = field(default_factory=RepositoryInspection)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -264,7 +291,11 @@ class RepositorySut(ActorConfig):
         return self.url
 
     def summary(self) -> dict[str, Any]:
-        return {**super().summary(), "tls": self.tls.summary()}
+        return {
+            **super().summary(),
+            "tls": self.tls.summary(),
+            "inspection": self.inspection.summary(),
+        }
 
 
 def dicom_peer(ae_title: str, host: str, port: int) -> DicomPeer:

@@ -25,6 +25,7 @@ from cloudpdi.config_actors import (
     PacsSut,
     QrImageInbox,
     ReceiverSut,
+    RepositoryInspection,
     RepositorySut,
     SenderSut,
     SimulatedActor,
@@ -173,9 +174,11 @@ def _simulated_pacs(table: Table, name: str, timeouts: Timeouts) -> SimulatedPac
 
 
 def _repository_sut(table: Table, name: str, timeouts: Timeouts) -> RepositorySut:
-    table.expect("mode", "url", "tls", what='a repository under test (mode = "sut")')
+    table.expect("mode", "url", "tls", "inspection", what='a repository under test (mode = "sut")')
     tls = table.table("tls")
     tls.expect("ca_bundle", "client_cert", "client_key", what="[repository.tls]")
+    inspection = table.table("inspection")
+    inspection.expect("storage", "access_log", "wait_timeout", what="[repository.inspection]")
     return table.build(
         RepositorySut,
         name=name,
@@ -185,6 +188,12 @@ def _repository_sut(table: Table, name: str, timeouts: Timeouts) -> RepositorySu
             ca_bundle=tls.path("ca_bundle"),
             client_cert=tls.path("client_cert"),
             client_key=tls.path("client_key"),
+        ),
+        inspection=inspection.build(
+            RepositoryInspection,
+            storage=inspection.path("storage"),
+            access_log=inspection.path("access_log"),
+            wait_timeout=_default(inspection.number("wait_timeout"), timeouts.wait),
         ),
     )
 

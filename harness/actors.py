@@ -59,6 +59,20 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
         f"DATA/{KEYS_FILE_NAME}, created with fresh keys if missing",
     )
     repo.add_argument("--retention-days", type=float, default=14.0)
+    repo.add_argument(
+        "--purge-interval",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="seconds between purges of expired documents' bytes; 0: no periodic purge",
+    )
+    repo.add_argument(
+        "--access-log",
+        type=Path,
+        metavar="PATH",
+        help="also append the access log to PATH as JSON Lines, one entry per request "
+        "(the format a conformance run reads: examples/README.md)",
+    )
     repo.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
     repo.add_argument("--tls-key", type=Path)
     repo.add_argument(
@@ -151,6 +165,8 @@ def run_repository(args: argparse.Namespace) -> int:
         write_fresh_keys(keys_path)
         print(f"uploader and admin keys written to {keys_path}", flush=True)
     uploaders, admin_key = read_keys(keys_path)
+    if args.access_log is not None and not args.access_log.parent.is_dir():
+        raise UsageError(f"--access-log: {args.access_log.parent} is not a folder")
     tls = None
     if args.tls_cert or args.tls_key:
         if not (args.tls_cert and args.tls_key):
@@ -171,6 +187,8 @@ def run_repository(args: argparse.Namespace) -> int:
             uploader_keys=uploaders,
             admin_key=admin_key,
             default_retention=timedelta(days=args.retention_days),
+            purge_interval=args.purge_interval,
+            access_log=args.access_log,
             tls=tls,
             faults=fault_option(args, "repository"),
         )

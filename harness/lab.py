@@ -21,7 +21,7 @@ from pydicom import dcmread
 from pydicom.tag import Tag
 
 from cloudpdi.config import RunConfig, resolve_secret
-from cloudpdi.config_actors import ClientTls, RepositorySut, SimulatedPacs
+from cloudpdi.config_actors import ClientTls, RepositoryInspection, RepositorySut, SimulatedPacs
 from cloudpdi.config_model import DEFAULT_RECIPIENT, FacilityConfig
 from cloudpdi.config_model import PacsConfig as PacsActor
 from cloudpdi.errors import CloudPDIError
@@ -36,6 +36,7 @@ from cloudpdi.seal import (
 )
 from cloudpdi.token import Token, issue_token
 from harness.commands import DEFAULT_INSTITUTION
+from harness.inspection import ExportedAccessLog
 from simulators.asgi_server import LOOPBACK
 from simulators.delivery import FolderDelivery
 from simulators.faults import Actor, Fault
@@ -110,6 +111,7 @@ class Lab:
         self.uploader_key = _bearer_key(facilities.issuer)
         self.recipient_key = _bearer_key(facilities.recipient)
         self._repository: RepositoryServer | None = None
+        self._exported_log: ExportedAccessLog | None = None
         self._stack = ExitStack()
 
     def __enter__(self) -> Lab:
@@ -136,6 +138,37 @@ class Lab:
                 "observed from outside only"
             )
         return self._repository
+
+    @property
+    def repository_storage(self) -> Path:
+        """The folder where the repository keeps what it stores: the simulated repository's
+        data folder, or the one a repository under test shows ([repository.inspection])."""
+        if self._repository is not None:
+            return self._repository.config.data_dir
+        storage = self._inspection.storage
+        if storage is None:
+            raise _not_shown("searches the repository's storage", "storage")
+        return storage
+
+    @property
+    def repository_access_log(self) -> ExportedAccessLog:
+        """The access log a repository under test exports, from this scenario's first entry."""
+        if self._exported_log is None:
+            raise _not_shown("reads the repository's access log", "access_log")
+        return self._exported_log
+
+    @property
+    def repository_wait(self) -> float:
+        """Seconds to wait for the repository to show what it did: none for the simulated one,
+        which deletes and logs before it answers."""
+        return 0.0 if self._repository is not None else self._inspection.wait_timeout
+
+    @property
+    def _inspection(self) -> RepositoryInspection:
+        repository = self.config.repository
+        if not isinstance(repository, RepositorySut):
+            raise ActorUnderTest("only a repository under test is inspected from outside")
+        return repository.inspection
 
     @property
     def repository_under_test(self) -> bool:
@@ -170,6 +203,10 @@ class Lab:
                 timeout=self.config.run.timeouts.network,
             )
             self.repository_url = self._through_relay(self._stack.enter_context(proxy).base_url)
+            if repository.inspection.access_log is not None:
+                self._exported_log = ExportedAccessLog.from_now(
+                    repository.inspection.access_log, repository.url
+                )
             return
         server = RepositoryServer(
             RepositoryConfig(
@@ -338,6 +375,14 @@ def _pacs_config(actor: PacsActor, storage_dir: Path) -> PacsConfig:
         raise ActorUnderTest(f"the {actor.name} under test is not supported as a PACS yet")
     return PacsConfig(
         storage_dir=storage_dir, ae_title=actor.ae_title, host=actor.host, port=actor.port
+    )
+
+
+def _not_shown(check: str, setting: str) -> ActorUnderTest:
+    """The reason a check is NOT RUN: the repository under test does not show what it needs."""
+    return ActorUnderTest(
+        f"this check {check}, and the repository under test shows none: "
+        f"set [repository.inspection] {setting}"
     )
 
 

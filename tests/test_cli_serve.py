@@ -46,6 +46,8 @@ def test_malformed_keys_file_is_a_usage_error(tmp_path: Path, text: str) -> None
         ["serve", "repository", "--data", "{tmp}/r", "--retention-days", "400"],
         ["serve", "repository", "--data", "{tmp}/r", "--tls-cert", "{tmp}/cert.pem"],
         ["serve", "repository", "--data", "{tmp}/r", "--keys", "{tmp}/missing.toml"],
+        ["serve", "repository", "--data", "{tmp}/r", "--purge-interval", "-1"],
+        ["serve", "repository", "--data", "{tmp}/r", "--access-log", "{tmp}/none/log.jsonl"],
     ],
 )
 def test_bad_serve_options_exit_2_with_one_line(

@@ -1,7 +1,9 @@
 """The append-only access log: who asked for what, when, how it ended, and how many bytes moved.
 
 SQLite triggers refuse every UPDATE and DELETE, so an entry, once written, stays as it was.
-Credentials are redacted before an entry is written.
+Credentials are redacted before an entry is written. With an export file, each entry is also
+appended there as a line of JSON (:mod:`cloudpdi.access_log`), the vendor-neutral form a
+conformance run reads.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cloudpdi.access_log import AccessEntry
 from cloudpdi.secret import REDACTED
 
 #: Request headers whose values are credentials.
@@ -68,6 +71,21 @@ class AuditEntry:
         data["headers"] = [list(pair) for pair in self.headers]
         return data
 
+    def access_entry(self) -> AccessEntry:
+        """Return the entry in the exported access log's format."""
+        return AccessEntry(
+            time=self.time,
+            method=self.method,
+            path=self.path,
+            status=self.status,
+            bytes_in=self.bytes_in,
+            bytes_out=self.bytes_out,
+            reason=self.error,
+            document_id=self.document_id,
+            caller=self.facility,
+            client=self.client,
+        )
+
 
 def redact_headers(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     """Return the headers with credential values replaced; the auth scheme stays readable."""
@@ -81,9 +99,10 @@ def redact_headers(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str],
 
 
 class AuditLog:
-    """The audit table in its own SQLite file; safe to share between threads."""
+    """The audit table in its own SQLite file, and its export; safe to share between threads."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, export: Path | None = None) -> None:
+        self._export = None if export is None else export.open("a", encoding="utf-8")
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
@@ -97,6 +116,8 @@ class AuditLog:
         """Close the database."""
         with self._lock:
             self._db.close()
+            if self._export is not None:
+                self._export.close()
 
     def append(self, entry: AuditEntry) -> None:
         """Write one entry, with its credentials redacted."""
@@ -121,6 +142,10 @@ class AuditLog:
                     headers,
                 ),
             )
+            if self._export is not None:
+                # Line by line, flushed: a reader of the export sees each request once it ends.
+                self._export.write(entry.access_entry().to_line())
+                self._export.flush()
 
     def entries(
         self, *, after: int = 0, limit: int = 1000, document_id: str | None = None

@@ -97,6 +97,8 @@ class RepositoryConfig:
     s3: S3Config | None = None
     #: Seconds between purges of expired bytes; 0 turns the periodic purge off.
     purge_interval: float = 300.0
+    #: Where to export the access log as JSON Lines (:mod:`cloudpdi.access_log`); None: nowhere.
+    access_log: Path | None = None
     #: The spy: sees every request whole (tests only; never set in production).
     recorder: Recorder | None = field(default=None, repr=False)
     clock: Callable[[], datetime] = field(default=utc_now, repr=False)
@@ -112,5 +114,7 @@ class RepositoryConfig:
             raise ValueError("the s3 backend needs S3Config settings")
         if self.max_document_size < 1 or self.request_timeout <= 0:
             raise ValueError("size and time limits must be positive")
+        if self.purge_interval < 0:
+            raise ValueError("purge_interval must be 0 (no periodic purge) or positive")
         if not timedelta(0) < self.default_retention <= self.max_retention:
             raise ValueError("default_retention must be positive and at most max_retention")

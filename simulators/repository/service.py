@@ -55,7 +55,7 @@ class Repository:
         self.staging = config.data_dir / "staging"
         self.staging.mkdir(exist_ok=True)
         self.metadata = MetadataStore(config.data_dir / "metadata.sqlite3")
-        self.audit = AuditLog(config.data_dir / "audit.sqlite3")
+        self.audit = AuditLog(config.data_dir / "audit.sqlite3", export=config.access_log)
         self.storage: StorageBackend = open_storage(config)
         self.authenticator = Authenticator(config.uploader_keys, config.admin_key, config.tls)
         limit = config.rate_limit

@@ -25,8 +25,8 @@ from reports import EvidenceKind
 from steps.access_log import (
     credential_needles,
     download_sizes_wrong,
-    entries,
     leaks,
+    read_access_log,
     unaccounted,
 )
 from steps.errors import StepError
@@ -220,10 +220,10 @@ def the_first_downloads_succeed(
 def the_access_log_records_every_request(
     lab: Lab, token: Token, downloaded: Outcome, evidence: EvidenceLog
 ) -> None:
-    logged = entries(lab)
     requests = spy(lab).requests
     if not requests:
         raise StepError("the repository received no request to account for")
+    logged = read_access_log(lab, requests).entries
     problems = unaccounted(requests, logged, token.issued_at)
     problems += download_sizes_wrong(logged, token, downloaded)
     evidence.record(
@@ -240,13 +240,13 @@ def the_access_log_records_every_request(
 @then("the access log reveals no secret and no credential")
 def the_access_log_reveals_no_secret(lab: Lab, token: Token, evidence: EvidenceLog) -> None:
     needles = credential_needles(lab, token)
-    logged = entries(lab)
-    found = leaks(lab, logged, needles)
+    log = read_access_log(lab, spy(lab).requests)
+    found = leaks(log, needles)
     evidence.record(
         EvidenceKind.FILE,
         actor=REPOSITORY,
-        summary=f"searched its access log ({len(logged)} entries and its files) for the facility "
-        f"keys it was sent and the secret: "
+        summary=f"searched its access log ({len(log.entries)} entries and {len(log.files)} files) "
+        "for the facility keys it was sent and the secret: "
         + (f"found in {len(found)} places" if found else "not found"),
         detail={"places": found},
     )

@@ -14,10 +14,13 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 
 from cloudpdi.token import Token
-from harness.lab import Lab
+from harness.lab import ActorUnderTest, Lab
 from reports import EvidenceKind
+from steps.errors import StepError
 from steps.evidence import EvidenceLog
 from steps.exchange import SENDING
+from steps.searching import listing
+from steps.stored_bytes import StoredBytes, ciphertext_samples, search_storage, search_until_gone
 from steps.transfer import Outcome, revoke
 
 
@@ -29,6 +32,33 @@ class RepositoryClock:
 
     def __call__(self) -> datetime:
         return datetime.now(UTC) + self.passed
+
+
+@pytest.fixture
+def stored_before() -> dict[str, StoredBytes]:
+    """Where each document's bytes were found in the repository's storage while it still held
+    them: without that, not finding them later proves nothing."""
+    return {}
+
+
+def search_before_deletion(
+    lab: Lab, token: Token, stored_before: dict[str, StoredBytes], evidence: EvidenceLog
+) -> None:
+    """Search the storage for the document's bytes before they are to go, if the repository
+    shows its storage (if not, a check of their deletion is NOT RUN with the reason)."""
+    try:
+        folder = lab.repository_storage
+    except ActorUnderTest:
+        return
+    found = search_storage(folder, ciphertext_samples(lab, token.document_id))
+    stored_before[token.document_id] = found
+    evidence.record(
+        EvidenceKind.FILE,
+        actor="repository",
+        summary=f"searched its storage for the document's bytes while it held them: "
+        f"{found.describe()}",
+        detail={"places": list(found.places)},
+    )
 
 
 @pytest.fixture
@@ -46,12 +76,18 @@ def transfers_expire(seconds: int, sending: dict[str, Any]) -> None:
 
 @when(parsers.parse("{seconds:d} seconds pass"))
 def seconds_pass(
-    seconds: int, lab: Lab, request: pytest.FixtureRequest, evidence: EvidenceLog
+    seconds: int,
+    lab: Lab,
+    token: Token,
+    stored_before: dict[str, StoredBytes],
+    request: pytest.FixtureRequest,
+    evidence: EvidenceLog,
 ) -> None:
     """Move the repository's clock on, and run its purge as its periodic purge would run.
 
     A repository under test keeps its own clock: then the time really passes.
     """
+    search_before_deletion(lab, token, stored_before, evidence)
     if lab.repository_under_test:
         time.sleep(seconds)
         evidence.record(
@@ -70,7 +106,10 @@ def seconds_pass(
 
 
 @when("the sending hospital revokes the document", target_fixture="revoked")
-def the_sending_hospital_revokes(lab: Lab, token: Token) -> Outcome:
+def the_sending_hospital_revokes(
+    lab: Lab, token: Token, stored_before: dict[str, StoredBytes], evidence: EvidenceLog
+) -> Outcome:
+    search_before_deletion(lab, token, stored_before, evidence)
     return revoke(lab, token, lab.uploader_key)
 
 
@@ -89,20 +128,31 @@ def the_repository_refuses_the_download(downloaded: Outcome) -> None:
 
 
 @then("the repository no longer holds the bytes of the document")
-def the_repository_no_longer_holds_the_bytes(lab: Lab, token: Token, evidence: EvidenceLog) -> None:
-    repository = lab.repository.repository
-    data_dir = lab.repository.config.data_dir
-    keys = set(repository.storage.list_keys())
-    files = [path for path in data_dir.rglob(token.document_id) if path.is_file()]
+def the_repository_no_longer_holds_the_bytes(
+    lab: Lab, token: Token, stored_before: dict[str, StoredBytes], evidence: EvidenceLog
+) -> None:
+    """Search its storage until the bytes are gone or its wait is over (it may purge later)."""
+    folder = lab.repository_storage
+    before = stored_before.get(token.document_id)
+    if before is None:
+        raise StepError("the repository's storage was not searched while it held the document")
+    after = search_until_gone(
+        folder, ciphertext_samples(lab, token.document_id), lab.repository_wait
+    )
     evidence.record(
         EvidenceKind.FILE,
         actor="repository",
-        summary=f"looked for the document's bytes: {len(files)} files, "
-        f"{'listed' if token.document_id in keys else 'not listed'} in its storage",
-        detail={"files": [str(path.relative_to(data_dir)) for path in files]},
+        summary=f"searched its storage for the document's bytes: {after.describe()}",
+        detail={"places": list(after.places), "waited up to seconds": lab.repository_wait},
     )
-    assert token.document_id not in keys, "the repository's storage still lists the document"
-    assert not files, f"the repository still holds {len(files)} files of the document"
+    assert before.places, (
+        "the document's bytes were not found in the repository's storage even while it held "
+        "the document: this search cannot show their deletion (is it the folder where the "
+        "repository keeps documents, unencrypted?)"
+    )
+    assert not after.places, (
+        f"the repository still holds the document's bytes: {listing(after.places)}"
+    )
 
 
 #: HTTP 410 Gone (RFC 9110 15.5.11): the repository's answer for an expired or revoked document.

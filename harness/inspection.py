@@ -1,0 +1,65 @@
+"""What a repository under test shows of its insides, and waiting for it to show something.
+
+A product's repository is tested from outside, but a run configuration may give the harness two
+vendor-neutral views into it (``[repository.inspection]``): the folder where it keeps what it
+stores, and its access log exported as JSON Lines (:mod:`cloudpdi.access_log`). A repository
+deletes or logs in its own time, so a check polls what it shows until a deadline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from cloudpdi.access_log import AccessEntry, read_entries, size_of
+from harness.drive import POLL_INTERVAL
+
+T = TypeVar("T")
+
+
+def poll(
+    look: Callable[[], T],
+    done: Callable[[T], bool],
+    timeout: float,
+    interval: float = POLL_INTERVAL,
+) -> T:
+    """Look until what is seen is ``done`` or ``timeout`` seconds pass; return the last look."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = look()
+        if done(seen) or time.monotonic() >= deadline:
+            return seen
+        time.sleep(interval)
+
+
+@dataclass(frozen=True)
+class ExportedAccessLog:
+    """The access log a repository under test exports, from where one scenario's entries begin.
+
+    The repository is reached at a base URL whose path the requests the harness records leave
+    out; an entry's path is given relative to it, as the harness's requests are.
+    """
+
+    path: Path
+    start: int
+    base_path: str
+
+    @classmethod
+    def from_now(cls, path: Path, url: str) -> ExportedAccessLog:
+        """The export at ``path`` of the repository at ``url``, from its end as it is now."""
+        return cls(path=path, start=size_of(path), base_path=urlsplit(url).path.rstrip("/"))
+
+    def entries(self) -> list[AccessEntry]:
+        """The entries written since the scenario began, oldest first."""
+        entries, _ = read_entries(self.path, self.start)
+        return [self._relative(entry) for entry in entries]
+
+    def _relative(self, entry: AccessEntry) -> AccessEntry:
+        prefix = self.base_path
+        if prefix and entry.path.startswith(prefix + "/"):
+            return replace(entry, path=entry.path[len(prefix) :])
+        return entry
