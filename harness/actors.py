@@ -24,6 +24,7 @@ from simulators.pacs import PacsConfig, serve_pacs
 from simulators.receiver import ReceiverConfig, ReceiverConfigError, load_receiver_config
 from simulators.receiver_inbox import serve_receiver
 from simulators.repository import RepositoryConfig, TlsConfig, serve_repository
+from simulators.repository.config import DEFAULT_PURGE_INTERVAL
 
 KEYS_FILE_NAME = "keys.toml"
 
@@ -62,7 +63,7 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
     repo.add_argument(
         "--purge-interval",
         type=float,
-        default=300.0,
+        default=DEFAULT_PURGE_INTERVAL,
         metavar="SECONDS",
         help="seconds between purges of expired documents' bytes; 0: no periodic purge",
     )

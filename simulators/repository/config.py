@@ -20,6 +20,8 @@ MAX_RETENTION = timedelta(days=90)
 #: How long an unfinished resumable upload is kept after its last PATCH.
 UPLOAD_EXPIRY = timedelta(hours=24)
 DEFAULT_MAX_DOCUMENT_SIZE = 16 << 30
+#: Seconds between purges of expired bytes unless configured.
+DEFAULT_PURGE_INTERVAL = 300.0
 
 
 def utc_now() -> datetime:
@@ -96,7 +98,7 @@ class RepositoryConfig:
     backend: Literal["fs", "s3"] = "fs"
     s3: S3Config | None = None
     #: Seconds between purges of expired bytes; 0 turns the periodic purge off.
-    purge_interval: float = 300.0
+    purge_interval: float = DEFAULT_PURGE_INTERVAL
     #: Where to export the access log as JSON Lines (:mod:`cloudpdi.access_log`); None: nowhere.
     access_log: Path | None = None
     #: The spy: sees every request whole (tests only; never set in production).
