@@ -338,6 +338,18 @@ class RunConfig:
                     'is "sut" but no [[sut]] claims it; the report header names every SUT '
                     "(vendor, product, version, claims)",
                 )
+        source, destination = self.source_pacs, self.destination_pacs
+        one_pacs = (
+            isinstance(source, PacsSut)
+            and isinstance(destination, PacsSut)
+            and source.peer == destination.peer
+        )
+        if one_pacs:
+            raise RunConfigError(
+                "destination_pacs",
+                "is the source PACS (same AE title, host and port): the run could not tell "
+                "what the receiving hospital imported from what the sending hospital held",
+            )
 
     @classmethod
     def default(cls, output_dir: Path | None = None) -> RunConfig:

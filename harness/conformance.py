@@ -10,7 +10,10 @@ Cases of feature files that no step module binds yet are reported NOT RUN with t
 :data:`NO_STEPS`, never left out: while the suite is being bound, a run of the whole suite
 therefore ends with exit code 3, which is the honest answer. A configuration may put one
 actor (sender, repository or receiver) under test: the run then grades that actor's cases,
-with every other actor simulated around it (:mod:`steps.sut`).
+with every other actor simulated around it (:mod:`steps.sut`). It may also put the source
+and/or destination PACS under test, alongside that actor or alone: the exchange then uses
+the hospital's PACS (:mod:`harness.pacs_actor`). A PACS has no cases of its own, so it is
+not graded: the report header names it among the systems the run used.
 """
 
 from __future__ import annotations
@@ -99,9 +102,10 @@ def conformance_run(args: argparse.Namespace) -> int:
     except NoOperator as exc:
         raise UsageError(str(exc)) from None
     actor = args.actor
-    if config.suts:
+    graded = graded_suts(config)
+    if graded:
         # With an actor under test, the run grades that actor: the others are simulated.
-        tested = config.suts[0].name
+        tested = graded[0]
         if actor not in (None, tested):
             raise UsageError(f"the configuration puts the {tested} under test, not the {actor}")
         actor = tested
@@ -130,19 +134,18 @@ def run_config(path: Path | None) -> RunConfig:
         config = RunConfig.default() if path is None else load_run_config(path)
     except RunConfigError as exc:
         raise UsageError(str(exc)) from None
-    pacs = [actor.name for actor in config.suts if actor.name.endswith("_pacs")]
-    if pacs:
+    graded = graded_suts(config)
+    if len(graded) > 1:
         raise UsageError(
-            f"the configuration puts {', '.join(pacs)} under test; this release tests a sender, "
-            "a repository or a receiver, with simulated PACSs"
-        )
-    if len(config.suts) > 1:
-        names = ", ".join(actor.name for actor in config.suts)
-        raise UsageError(
-            f"the configuration puts {names} under test; put one actor under test per run "
-            "(the others are simulated around it)"
+            f"the configuration puts {', '.join(graded)} under test; put one actor under test "
+            "per run (the others are simulated around it; a PACS under test may join it)"
         )
     return config
+
+
+def graded_suts(config: RunConfig) -> list[str]:
+    """The actors under test that the suite grades: a PACS under test has no cases."""
+    return [actor.name for actor in config.suts if actor.name in ACTORS]
 
 
 def operator_triggers(config: RunConfig) -> list[tuple[str, Trigger]]:

@@ -97,7 +97,7 @@ def run_demo(out: Path, *, ct: int, mr: int, seed: int) -> int:
                 work / "study", seed=seed, ct_instances=ct, mr_instances=mr
             )
             lab.source.import_files(studies.dicom_files)
-            loaded.update(instances=lab.source.count, pacs=str(lab.source.peer))
+            loaded.update(instances=len(lab.source.instances()), pacs=str(lab.source.peer))
 
         with run.step(SEND) as sent:
             sender = lab.sender_config(

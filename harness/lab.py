@@ -21,10 +21,9 @@ from pydicom import dcmread
 from pydicom.tag import Tag
 
 from cloudpdi.config import RunConfig, resolve_secret
-from cloudpdi.config_actors import ClientTls, RepositoryInspection, RepositorySut, SimulatedPacs
-from cloudpdi.config_model import DEFAULT_RECIPIENT, FacilityConfig
-from cloudpdi.config_model import PacsConfig as PacsActor
-from cloudpdi.errors import CloudPDIError
+from cloudpdi.config_actors import ClientTls, PacsSut, RepositoryInspection, RepositorySut
+from cloudpdi.config_model import DEFAULT_RECIPIENT, FacilityConfig, PacsConfig
+from cloudpdi.dimse import DEFAULT_CALLING_AE
 from cloudpdi.reconcile import ReconcileConfig, ReconcileMode
 from cloudpdi.seal import (
     generate_facility_key,
@@ -37,10 +36,13 @@ from cloudpdi.seal import (
 from cloudpdi.token import Token, issue_token
 from harness.commands import DEFAULT_INSTITUTION
 from harness.inspection import ExportedAccessLog
+from harness.pacs_actor import PacsActor, RemotePacs, ScenarioStudies
+from harness.under_test import ActorUnderTest
 from simulators.asgi_server import LOOPBACK
 from simulators.delivery import FolderDelivery
 from simulators.faults import Actor, Fault
-from simulators.pacs import PacsConfig, PacsSimulator
+from simulators.pacs import PacsConfig as PacsSimulatorConfig
+from simulators.pacs import PacsSimulator
 from simulators.receiver import ReceiverConfig
 from simulators.recording_proxy import RecordingProxy
 from simulators.relay import Relay
@@ -72,10 +74,6 @@ class Comparison:
             "missing": list(self.missing),
             "changed": list(self.changed),
         }
-
-
-class ActorUnderTest(CloudPDIError):
-    """A step needs to look inside an actor that the run tests from outside only."""
 
 
 class Lab:
@@ -185,11 +183,10 @@ class Lab:
         self.receiver_key_path, self.receiver_public_key_path = _key_pair(
             facilities.recipient, keys, "receiver"
         )
-        self.source = self._stack.enter_context(
-            PacsSimulator(_pacs_config(self.config.source_pacs, self.root / "source-pacs"))
-        )
-        self.destination = self._stack.enter_context(
-            PacsSimulator(_pacs_config(self.config.destination_pacs, self.root / "dest-pacs"))
+        studies = ScenarioStudies()
+        self.source = self._pacs(self.config.source_pacs, self.root / "source-pacs", studies)
+        self.destination = self._pacs(
+            self.config.destination_pacs, self.root / "dest-pacs", studies
         )
         repository = self.config.repository
         if isinstance(repository, RepositorySut):
@@ -227,6 +224,24 @@ class Lab:
             server.base_url, host=repository.host, port=repository.port
         )
 
+    def _pacs(self, actor: PacsConfig, storage_dir: Path, studies: ScenarioStudies) -> PacsActor:
+        """The PACS the run configuration names: a simulator where it says, or the one under
+        test, which must answer C-ECHO before the scenario starts."""
+        if isinstance(actor, PacsSut):
+            remote = RemotePacs(
+                actor.peer, calling_ae=actor.calling_ae, cache_dir=storage_dir, studies=studies
+            )
+            remote.check()
+            return remote
+        config = PacsSimulatorConfig(
+            storage_dir=storage_dir, ae_title=actor.ae_title, host=actor.host, port=actor.port
+        )
+        return self._stack.enter_context(PacsSimulator(config))
+
+    def _calling_ae(self, actor: PacsConfig) -> str:
+        """The AE title our sender and receiver call the PACS with: a PACS under test's own."""
+        return actor.calling_ae if isinstance(actor, PacsSut) else DEFAULT_CALLING_AE
+
     def _through_relay(self, url: str, *, host: str = LOOPBACK, port: int = 0) -> str:
         """Put the relay in front of the repository at ``url``; return the URL clients use."""
         self.relay = self._stack.enter_context(Relay(url, host=host, port=port))
@@ -236,6 +251,7 @@ class Lab:
         """The sending hospital: source PACS to repository, token sealed to the receiver."""
         config = SenderConfig(
             source_pacs=self.source.peer,
+            calling_ae=self._calling_ae(self.config.source_pacs),
             repository_url=self.repository_url,
             uploader_key=self.uploader_key,
             community_id=self.community_id,
@@ -299,13 +315,14 @@ class Lab:
             },
             recipient_key=self.recipient_key,
             destination_pacs=self.destination.peer,
+            calling_ae=self._calling_ae(self.config.destination_pacs),
             reconciliation=reconciliation,
             faults=self.faults_of("receiver"),
         )
         return replace(config, **changes) if changes else config
 
 
-def compare_pacs(source: PacsSimulator, destination: PacsSimulator) -> Comparison:
+def compare_pacs(source: PacsActor, destination: PacsActor) -> Comparison:
     """Check that every source instance reached the destination with identical pixel data."""
     arrived = {record.sop_instance_uid for record in destination.instances()}
     matched, missing, changed = [], [], []
@@ -367,15 +384,6 @@ def _bearer_key(facility: FacilityConfig) -> str:
     if facility.bearer_key is None:
         return secrets.token_urlsafe(32)
     return resolve_secret(facility.bearer_key)
-
-
-def _pacs_config(actor: PacsActor, storage_dir: Path) -> PacsConfig:
-    """A simulated PACS where the run configuration says it listens."""
-    if not isinstance(actor, SimulatedPacs):
-        raise ActorUnderTest(f"the {actor.name} under test is not supported as a PACS yet")
-    return PacsConfig(
-        storage_dir=storage_dir, ae_title=actor.ae_title, host=actor.host, port=actor.port
-    )
 
 
 def _not_shown(check: str, setting: str) -> ActorUnderTest:

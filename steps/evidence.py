@@ -20,9 +20,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cloudpdi.pdi_findings import Finding, ValidationReport
+from harness.pacs_actor import PacsActor
 from reports import Evidence, EvidenceKind, redact
 from reports.redact import SecretLike
-from simulators.pacs import PacsSimulator
 from simulators.pacs_events import PacsEvent
 from simulators.repository import Recorder
 from simulators.repository.spy import RecordedRequest
@@ -82,8 +82,8 @@ class EvidenceLog:
             _Watch(lambda: recorder.requests, lambda r, step: _http(r, callers, step))
         )
 
-    def watch_pacs(self, pacs: PacsSimulator, name: str) -> None:
-        """Collect every association event and operation that PACS ``name`` sees."""
+    def watch_pacs(self, pacs: PacsActor, name: str) -> None:
+        """Collect every association event and operation the harness sees at PACS ``name``."""
         self._watches.append(_Watch(pacs.events, lambda e, step: _pacs(e, name, step)))
 
     def begin_step(self, step: str) -> None:

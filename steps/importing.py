@@ -20,7 +20,7 @@ from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag, Tag
 
-from simulators.pacs import PacsSimulator
+from harness.pacs_actor import PacsActor
 from simulators.pacs_index import InstanceRecord
 from steps.errors import StepError
 
@@ -60,12 +60,12 @@ class ImageComparison:
         return "; ".join(lines)
 
 
-def study_images(pacs: PacsSimulator, study_uid: str) -> list[InstanceRecord]:
+def study_images(pacs: PacsActor, study_uid: str) -> list[InstanceRecord]:
     """The images ``pacs`` holds of the study ``study_uid``."""
     return [record for record in pacs.instances() if record.study_instance_uid == study_uid]
 
 
-def headers(pacs: PacsSimulator, study_uid: str) -> list[Dataset]:
+def headers(pacs: PacsActor, study_uid: str) -> list[Dataset]:
     """The headers (all but Pixel Data) of the images ``pacs`` holds of the study."""
     return [
         dcmread(_file(pacs, record), stop_before_pixels=True)
@@ -73,7 +73,7 @@ def headers(pacs: PacsSimulator, study_uid: str) -> list[Dataset]:
     ]
 
 
-def held_under(pacs: PacsSimulator, patient_id: str) -> list[InstanceRecord]:
+def held_under(pacs: PacsActor, patient_id: str) -> list[InstanceRecord]:
     """The images ``pacs`` holds under the patient ID ``patient_id``, of any study."""
     return [
         record
@@ -83,9 +83,7 @@ def held_under(pacs: PacsSimulator, patient_id: str) -> list[InstanceRecord]:
     ]
 
 
-def compare_study(
-    source: PacsSimulator, destination: PacsSimulator, study_uid: str
-) -> ImageComparison:
+def compare_study(source: PacsActor, destination: PacsActor, study_uid: str) -> ImageComparison:
     """Compare each image ``source`` holds of the study with the same image in ``destination``."""
     missing: list[str] = []
     changed: dict[str, tuple[str, ...]] = {}
@@ -113,7 +111,7 @@ def compare_study(
     )
 
 
-def _file(pacs: PacsSimulator, record: InstanceRecord) -> Path:
+def _file(pacs: PacsActor, record: InstanceRecord) -> Path:
     path = pacs.path_of(record.sop_instance_uid)
     if path is None:
         raise StepError(f"the PACS lost instance {record.sop_instance_uid} while it was read")

@@ -29,6 +29,7 @@ from pytest_bdd.scenario import scenario_wrapper_template_registry
 from cloudpdi.config import RunConfig, RunConfigError, load_run_config
 from features.spec import Case, default_features_root, load_features
 from harness.lab import ActorUnderTest, Lab
+from harness.pacs_actor import scenario_seed
 from reports import TestInstance
 from simulators.faults import Fault
 from simulators.repository import Recorder
@@ -271,9 +272,9 @@ def pytest_runtest_makereport(
 
 
 @pytest.fixture
-def conformance_seed(request: pytest.FixtureRequest) -> int:
-    """The seed of the synthetic studies of this run."""
-    return int(request.config.getoption("conformance_seed"))
+def conformance_seed(request: pytest.FixtureRequest, run_config: RunConfig) -> int:
+    """The seed of the synthetic studies of this scenario (fresh when a PACS is under test)."""
+    return scenario_seed(run_config, int(request.config.getoption("conformance_seed")))
 
 
 @pytest.fixture(scope="session")

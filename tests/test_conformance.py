@@ -274,12 +274,12 @@ def test_one_sender_receiver_or_repository_under_test_is_taken() -> None:
         assert [sut.name for sut in config.suts] == [actor]
 
 
-def test_a_pacs_or_several_actors_under_test_are_refused(
+def test_several_graded_actors_under_test_are_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     hospital = ROOT / "examples" / "run-hospital-acceptance.toml"
     assert cli.main(["conformance", "run", "--config", str(hospital)]) == 2
-    assert "under test" in capsys.readouterr().err
+    assert "puts sender, receiver under test" in capsys.readouterr().err
 
 
 def test_an_actor_other_than_the_one_under_test_is_a_usage_error(

@@ -15,6 +15,7 @@ from pytest_bdd import given, parsers, then, when
 
 from cloudpdi.token import Token
 from harness.lab import Lab
+from harness.pacs_actor import stores_received
 from reports import EvidenceKind
 from simulators.receiver import Outcome
 from steps.errors import StepError
@@ -132,7 +133,7 @@ def the_receiving_pacs_holds_no_image(lab: Lab) -> None:
     sent = {record.sop_instance_uid for record in lab.source.instances()}
     if not sent:
         # A referral of documents alone: no image of it exists, so none may have been stored.
-        stored = [event for event in lab.destination.events() if event.operation == "C-STORE"]
+        stored = stores_received(lab.destination)
         assert not stored, f"the receiving PACS was sent {len(stored)} instances"
         return
     arrived = sent & {record.sop_instance_uid for record in lab.destination.instances()}

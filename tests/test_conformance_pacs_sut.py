@@ -1,0 +1,274 @@
+"""A PACS under test: dcmtk's dcmqrscp as the sending and the receiving hospital's PACS.
+
+``cloudpdi conformance run`` with ``[source_pacs]`` and ``[destination_pacs]`` in mode "sut"
+loads each scenario's study into dcmqrscp by C-STORE, the simulated sender retrieves it from
+there, the simulated receiver imports into the other dcmqrscp AE, and the steps judge what
+arrived by C-FIND and C-GET. dcmtk's findscu then checks, independently, that the images are
+really in dcmqrscp. The checks made through a remote PACS are shown able to fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread
+
+from cloudpdi import dimse
+from cloudpdi.config import RunConfigError, load_run_config
+from fixtures.studies import generate_study
+from harness import conformance
+from harness.pacs_actor import RemotePacs, ScenarioStudies, stores_received
+from harness.under_test import ActorUnderTest
+from steps.importing import compare_study
+from tests.test_exchange_processes import CLOUDPDI
+from tests.tools import DCMTK_ENV, dcmtk, free_port, stop_process
+
+pytestmark = pytest.mark.external
+
+SOURCE_AE = "CPDI_SOURCE"
+#: What pads a value to even length (PS3.5 6.2): a space, or NUL after a UID.
+UI_PADDING = " \x00"
+DESTINATION_AE = "CPDI_DEST"
+#: Seconds dcmqrscp may take to answer C-ECHO after it starts, and a conformance run to end.
+START_WAIT = 20.0
+RUN_WAIT = 600.0
+#: The selected cases: the sender sends studies of four modalities (taken from dcmqrscp), and
+#: the receiver imports a patient's images under the local patient ID (into dcmqrscp).
+TAGS = "@CPDI-REPO-01 or @PDI-IMP-01"
+#: The sender's referrals of sender/transfer.feature, by instance count.
+SENT_STUDIES = Counter({20: 1, 12: 1, 2: 1, 1: 1})
+#: Cases that fail with dcmqrscp as the receiving PACS: the reference receiver asks the PACS for
+#: the patient by name in UTF-8, and dcmqrscp matches a name byte for byte in the character set
+#: it was stored in (ISO 2022 IR 87 here), so it finds no patient named in kanji or kana and
+#: the receiver rightly imports nothing. A patient named in Latin letters is found.
+NAMES_DCMQRSCP_CANNOT_MATCH = {
+    "cross/patient_reconciliation.feature::Images get the local patient ID and keep the original",
+    "cross/patient_reconciliation.feature::A name written in kanji survives the import unchanged",
+    "cross/patient_reconciliation.feature::A name written in half-width katakana survives the "
+    "import unchanged",
+    "cross/patient_reconciliation.feature::A name written with a kanji outside JIS X 0208 "
+    "survives the import unchanged",
+    "cross/support_images.feature::The receiver keeps the signs and lists support images apart",
+}
+LATIN_NAME_CASE = (
+    "cross/patient_reconciliation.feature::A name written in Latin letters survives the import "
+    "unchanged"
+)
+
+
+@dataclass(frozen=True)
+class Archive:
+    """A running dcmqrscp with two AE titles, each with its own storage area."""
+
+    port: int
+    source: dimse.DicomPeer
+    destination: dimse.DicomPeer
+
+
+def _dcmqrscp_config(folder: Path, port: int) -> Path:
+    areas = {title: folder / title.lower() for title in (SOURCE_AE, DESTINATION_AE)}
+    for area in areas.values():
+        area.mkdir(parents=True)
+    # Quota: 1000 studies of up to 1 GB each per AE; peers: ANY (every calling AE title).
+    rows = "\n".join(f"{title} {area} RW (1000, 1024mb) ANY" for title, area in areas.items())
+    config = folder / "dcmqrscp.cfg"
+    config.write_text(
+        f"NetworkTCPPort = {port}\nMaxPDUSize = 16384\nMaxAssociations = 16\n\n"
+        "HostTable BEGIN\nHostTable END\n\nVendorTable BEGIN\nVendorTable END\n\n"
+        f"AETable BEGIN\n{rows}\nAETable END\n",
+        encoding="utf-8",
+    )
+    return config
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Iterator[Archive]:
+    """dcmqrscp on a free loopback port, bit-preserving, serving C-STORE, C-FIND and C-GET."""
+    port = free_port()
+    config = _dcmqrscp_config(tmp_path / "dcmqrscp", port)
+    log = (tmp_path / "dcmqrscp.log").open("wb")
+    process = subprocess.Popen(
+        [dcmtk("dcmqrscp"), "-c", str(config), "+B", str(port)],
+        env=DCMTK_ENV,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    found = Archive(
+        port,
+        dimse.DicomPeer(SOURCE_AE, "127.0.0.1", port),
+        dimse.DicomPeer(DESTINATION_AE, "127.0.0.1", port),
+    )
+    try:
+        deadline = time.monotonic() + START_WAIT
+        while True:
+            try:
+                dimse.echo(found.source)
+                break
+            except dimse.AssociationError:
+                assert process.poll() is None, (tmp_path / "dcmqrscp.log").read_text()
+                assert time.monotonic() < deadline, "dcmqrscp did not answer C-ECHO"
+                time.sleep(0.1)
+        yield found
+    finally:
+        stop_process(process)
+        log.close()
+
+
+def pacs_run(folder: Path, port: int, extra: str = "") -> Path:
+    """A run configuration with both PACSs under test on ``port``; ``extra`` adds to it."""
+    config = folder / "run.toml"
+    config.write_text(
+        'version = 1\n\n[run]\noutput = "out"\nseed = 11\n\n'
+        '[[sut]]\nvendor = "OFFIS"\nproduct = "dcmtk dcmqrscp"\nversion = "3.6"\n'
+        "[sut.claims]\nsource_pacs = []\ndestination_pacs = []\n\n"
+        f'[source_pacs]\nmode = "sut"\nae_title = "{SOURCE_AE}"\nhost = "127.0.0.1"\n'
+        f'port = {port}\ncalling_ae = "CPDI_HARNESS"\n\n'
+        f'[destination_pacs]\nmode = "sut"\nae_title = "{DESTINATION_AE}"\n'
+        f'host = "127.0.0.1"\nport = {port}\ncalling_ae = "CPDI_HARNESS"\n\n{extra}',
+        encoding="utf-8",
+    )
+    return config
+
+
+def findscu(peer: dimse.DicomPeer, level: str, keys: dict[str, str]) -> list[dict[str, str]]:
+    """The matches dcmtk's findscu gets from ``peer`` (Study Root) for ``keys`` at ``level``."""
+    command = [dcmtk("findscu"), "-S", "-aet", "CHECKER", "-aec", peer.ae_title]
+    command += ["-k", f"QueryRetrieveLevel={level}"]
+    for key, value in keys.items():
+        command += ["-k", f"{key}={value}" if value else key]
+    done = subprocess.run(
+        [*command, peer.host, str(peer.port)],
+        capture_output=True,
+        text=True,
+        errors="replace",  # names in ISO 2022 or Shift_JIS are printed as stored
+        timeout=60,
+        env=DCMTK_ENV,
+        check=True,
+    )
+    matches: list[dict[str, str]] = []
+    # findscu logs each match as "Find Response: N (Pending)" and a dump of it, one attribute a
+    # line: "I: (0010,0020) LO [R0001234]   #   8, 1 PatientID".
+    for line in (done.stdout + done.stderr).splitlines():
+        words = line.split()
+        if "Find Response:" in line:
+            matches.append({})
+        elif matches and words and words[-1] in keys and "[" in line:
+            matches[-1][words[-1]] = line[line.index("[") + 1 : line.rindex("]")].strip(UI_PADDING)
+    return matches
+
+
+def findscu_studies(peer: dimse.DicomPeer) -> list[tuple[dict[str, str], int]]:
+    """Every study ``peer`` holds, with its patient, and its instances counted series by series
+    (dcmqrscp answers hierarchical queries only, and not NumberOfStudyRelatedInstances)."""
+    studies = []
+    for study in findscu(
+        peer, "STUDY", {"StudyInstanceUID": "", "PatientID": "", "PatientName": ""}
+    ):
+        uid = study["StudyInstanceUID"]
+        count = 0
+        for series in findscu(peer, "SERIES", {"StudyInstanceUID": uid, "SeriesInstanceUID": ""}):
+            keys = {**series, "StudyInstanceUID": uid, "SOPInstanceUID": ""}
+            count += len(findscu(peer, "IMAGE", keys))
+        studies.append((study, count))
+    return studies
+
+
+def test_a_run_with_both_pacs_under_test_exchanges_through_dcmqrscp(
+    tmp_path: Path, archive: Archive
+) -> None:
+    config = pacs_run(tmp_path, archive.port)
+    done = subprocess.run(
+        [*CLOUDPDI, "conformance", "run", "--config", str(config), "--tags", TAGS],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=RUN_WAIT,
+        check=False,
+        env={**os.environ, "CI": "true"},
+    )
+    output = done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))["result"]
+    statuses = {test["id"]: test["status"] for test in result["tests"]}
+    failed = {case for case, status in statuses.items() if status != "PASSED"}
+    assert failed == NAMES_DCMQRSCP_CANNOT_MATCH, output
+    assert statuses[LATIN_NAME_CASE] == "PASSED"
+    assert sum(case.startswith("sender/transfer.feature::") for case in statuses) == 4
+    # The PACS is not graded: the report header names it, with its endpoints, as a system used.
+    header = result["configuration"]
+    assert header["actors.source_pacs.endpoint"] == str(archive.source)
+    assert str(archive.destination) in header["systems_under_test"]
+    # findscu sees the referrals in the sending PACS and, whole, in the receiving PACS: the
+    # sender's under the sending hospital's patient ID (no patient on record, nothing to
+    # reconcile), the Latin-named patient's under the local patient ID; no other.
+    held = {study["StudyInstanceUID"]: count for study, count in findscu_studies(archive.source)}
+    assert Counter(held.values()) & SENT_STUDIES == SENT_STUDIES, held
+    arrived = [
+        (study["PatientID"], count)
+        for study, count in findscu_studies(archive.destination)
+        if study["StudyInstanceUID"] in held and count == held[study["StudyInstanceUID"]]
+    ]
+    sent_whole = [("CPDI0001", count) for count in SENT_STUDIES]
+    assert sorted(arrived) == sorted([*sent_whole, ("R0001234", 3)]), arrived
+
+
+def _remote(peer: dimse.DicomPeer, folder: Path, studies: ScenarioStudies) -> RemotePacs:
+    return RemotePacs(peer, calling_ae="CPDI_HARNESS", cache_dir=folder, studies=studies)
+
+
+def test_checks_through_a_remote_pacs_see_a_missing_or_changed_image(
+    tmp_path: Path, archive: Archive
+) -> None:
+    files = generate_study("CT", 3, tmp_path / "study", seed=secrets.randbelow(2**31))
+    studies = ScenarioStudies()
+    source = _remote(archive.source, tmp_path / "source", studies)
+    destination = _remote(archive.destination, tmp_path / "destination", studies)
+    assert all(outcome.status == 0 for outcome in source.import_files(files))
+    # The receiving PACS gets one image with other pixels and lacks another.
+    changed = dcmread(files[0])
+    changed.PixelData = bytes(len(changed.PixelData))
+    changed_path = tmp_path / "changed.dcm"
+    changed.save_as(changed_path)
+    destination.import_files([changed_path, files[1]])
+    study_uid = str(changed.StudyInstanceUID)
+    comparison = compare_study(source, destination, study_uid)
+    assert comparison.missing == (str(dcmread(files[2]).SOPInstanceUID),)
+    assert list(comparison.changed.values()) == [("PixelData",)]
+    assert len(destination.instances()) == 2
+    # Another scenario sees none of this scenario's studies, though the PACS keeps them.
+    elsewhere = _remote(archive.destination, tmp_path / "elsewhere", ScenarioStudies())
+    assert elsewhere.instances() == []
+    # What others sent the PACS is not seen from outside: that check is NOT RUN.
+    with pytest.raises(ActorUnderTest, match="PACS under test"):
+        stores_received(destination)
+
+
+RECEIVER_UNDER_TEST = (
+    '[[sut]]\nvendor = "V"\nproduct = "P"\nversion = "1"\n[sut.claims]\nreceiver = []\n\n'
+    '[receiver]\nmode = "sut"\n[receiver.token_delivery]\nkind = "operator"\n'
+)
+
+
+def test_a_pacs_under_test_runs_alone_or_beside_the_actor_under_test(tmp_path: Path) -> None:
+    config = conformance.run_config(pacs_run(tmp_path, free_port()))
+    assert [actor.name for actor in config.suts] == ["source_pacs", "destination_pacs"]
+    assert conformance.graded_suts(config) == []
+    (tmp_path / "run.toml").unlink()
+    beside = conformance.run_config(pacs_run(tmp_path, free_port(), RECEIVER_UNDER_TEST))
+    assert conformance.graded_suts(beside) == ["receiver"]
+
+
+def test_one_address_for_both_pacs_is_refused(tmp_path: Path) -> None:
+    text = pacs_run(tmp_path, free_port()).read_text(encoding="utf-8")
+    one = tmp_path / "one.toml"
+    one.write_text(text.replace(DESTINATION_AE, SOURCE_AE), encoding="utf-8")
+    with pytest.raises(RunConfigError, match=r"destination_pacs.*is the source PACS"):
+        load_run_config(one)
