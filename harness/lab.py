@@ -1,9 +1,9 @@
 """A complete Cloud-PDI exchange on this machine: every actor a demo or a test needs.
 
 A :class:`Lab` starts a source PACS, a repository and a destination PACS on free loopback
-ports, makes the facilities' keys (bearer keys for the repository, P-256 keys for sealed
-tokens), and hands out sender and receiver configurations that point at them. Stopping it
-stops every actor.
+ports (or uses the PACS under test the run configuration names), makes the facilities' keys
+(bearer keys for the repository, P-256 keys for sealed tokens), and hands out sender and
+receiver configurations that point at them. Stopping it stops every actor it started.
 """
 
 from __future__ import annotations
@@ -82,9 +82,11 @@ class Lab:
     ``config`` (a run configuration) says where each simulated actor listens, which facilities,
     keys and community the exchange uses, and which actor is a system under test: a repository
     under test is reached through a recording proxy (so the spy still sees every request), and
-    asking for its insides (:attr:`repository`) raises :class:`ActorUnderTest`. Every client
-    reaches the repository through :attr:`relay`, a loopback TCP relay a test can tell to break
-    one connection (:meth:`simulators.relay.Relay.break_once`).
+    asking for its insides (:attr:`repository`) raises :class:`ActorUnderTest`. A PACS under
+    test is used where it is, through DICOM only (:class:`harness.pacs_actor.RemotePacs`), and
+    looked at through the studies the scenario put into either PACS. Every client reaches the
+    repository through :attr:`relay`, a loopback TCP relay a test can tell to break one
+    connection (:meth:`simulators.relay.Relay.break_once`).
     """
 
     def __init__(

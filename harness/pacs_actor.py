@@ -38,6 +38,7 @@ from cloudpdi.dimse import (
 from harness.under_test import ActorUnderTest
 from simulators.pacs_events import EventLog, PacsEvent
 from simulators.pacs_index import InstanceRecord
+from simulators.pacs_store import SUCCESS as STORE_SUCCESS
 from simulators.pacs_store import StoreOutcome
 
 #: C-STORE status "Refused: SOP Class not supported" (PS3.4 B.2.3): what we report for a file
@@ -132,18 +133,24 @@ class RemotePacs:
         outcomes = []
         for instance in result.instances:
             status = SOP_CLASS_NOT_SUPPORTED if instance.status is None else instance.status
-            detail = ""
-            if instance.status is None:
-                detail = f"{self._peer} accepted no presentation context for the instance"
-            elif not instance.stored:
-                detail = f"{self._peer} answered C-STORE with 0x{status:04X}"
             self._record(
                 "C-STORE",
                 status=status,
                 uid=instance.sop_instance_uid,
                 size=instance.path.stat().st_size,
             )
-            outcomes.append(StoreOutcome(status=status, detail=detail))
+            if instance.stored:
+                # A warning (e.g. attributes coerced) still means the PACS keeps the instance;
+                # the comparisons say whether it kept it unchanged.
+                warning = f"stored with warning 0x{status:04X}" if status != STORE_SUCCESS else ""
+                outcomes.append(StoreOutcome(status=STORE_SUCCESS, detail=warning))
+                continue
+            refused = (
+                "accepted no presentation context for the instance"
+                if instance.status is None
+                else f"answered C-STORE with 0x{status:04X}"
+            )
+            outcomes.append(StoreOutcome(status=status, detail=f"{self._peer} {refused}"))
         return outcomes
 
     def instances(self) -> list[InstanceRecord]:

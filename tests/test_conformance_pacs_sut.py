@@ -16,6 +16,7 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +76,7 @@ class Archive:
 
 
 def _dcmqrscp_config(folder: Path, port: int) -> Path:
+    folder.mkdir(parents=True)
     areas = {title: folder / title.lower() for title in (SOURCE_AE, DESTINATION_AE)}
     for area in areas.values():
         area.mkdir(parents=True)
@@ -90,18 +92,19 @@ def _dcmqrscp_config(folder: Path, port: int) -> Path:
     return config
 
 
-@pytest.fixture
-def archive(tmp_path: Path) -> Iterator[Archive]:
-    """dcmqrscp on a free loopback port, bit-preserving, serving C-STORE, C-FIND and C-GET."""
+@contextmanager
+def dcmqrscp(folder: Path, *options: str) -> Iterator[Archive]:
+    """dcmqrscp on a free loopback port, bit-preserving, with its own storage in ``folder``."""
     port = free_port()
-    config = _dcmqrscp_config(tmp_path / "dcmqrscp", port)
-    log = (tmp_path / "dcmqrscp.log").open("wb")
-    process = subprocess.Popen(
-        [dcmtk("dcmqrscp"), "-c", str(config), "+B", str(port)],
-        env=DCMTK_ENV,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    config = _dcmqrscp_config(folder, port)
+    log_path = folder / "dcmqrscp.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [dcmtk("dcmqrscp"), "-c", str(config), "+B", *options, str(port)],
+            env=DCMTK_ENV,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     found = Archive(
         port,
         dimse.DicomPeer(SOURCE_AE, "127.0.0.1", port),
@@ -114,13 +117,19 @@ def archive(tmp_path: Path) -> Iterator[Archive]:
                 dimse.echo(found.source)
                 break
             except dimse.AssociationError:
-                assert process.poll() is None, (tmp_path / "dcmqrscp.log").read_text()
+                assert process.poll() is None, log_path.read_text()
                 assert time.monotonic() < deadline, "dcmqrscp did not answer C-ECHO"
                 time.sleep(0.1)
         yield found
     finally:
         stop_process(process)
-        log.close()
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Iterator[Archive]:
+    """dcmqrscp serving C-STORE, C-FIND and C-GET under both AE titles."""
+    with dcmqrscp(tmp_path / "dcmqrscp") as running:
+        yield running
 
 
 def pacs_run(folder: Path, port: int, extra: str = "") -> Path:
@@ -272,3 +281,15 @@ def test_one_address_for_both_pacs_is_refused(tmp_path: Path) -> None:
     one.write_text(text.replace(DESTINATION_AE, SOURCE_AE), encoding="utf-8")
     with pytest.raises(RunConfigError, match=r"destination_pacs.*is the source PACS"):
         load_run_config(one)
+
+
+def test_a_pacs_under_test_that_refuses_c_get_leaves_the_comparison_not_run(
+    tmp_path: Path,
+) -> None:
+    files = generate_study("CR", 1, tmp_path / "study", seed=secrets.randbelow(2**31))
+    with dcmqrscp(tmp_path / "dcmqrscp", "--disable-get") as no_get:
+        source = _remote(no_get.source, tmp_path / "source", ScenarioStudies())
+        assert [outcome.status for outcome in source.import_files(files)] == [0]
+        assert len(source.instances()) == 1
+        with pytest.raises(ActorUnderTest, match="C-GET"):
+            source.path_of(str(dcmread(files[0]).SOPInstanceUID))
