@@ -338,6 +338,8 @@ class SenderSut(ActorConfig):
 
     Its upload goes to the run's repository. ``move_destination`` is the sender's own storage
     SCP, which a simulated source PACS needs to answer its C-MOVE (C-GET needs none).
+    ``slip_folder`` is where it prints its token slip to file, in a fresh folder per send, so
+    that the harness can compare the printed forms of the token with the electronic one.
     """
 
     mode: ClassVar[Mode] = Mode.SUT
@@ -346,6 +348,7 @@ class SenderSut(ActorConfig):
     token_inbox: TokenInbox
     wait_timeout: float = DEFAULT_WAIT_TIMEOUT
     move_destination: DicomPeer | None = None
+    slip_folder: Path | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -365,6 +368,7 @@ class SenderSut(ActorConfig):
             "token_inbox": self.token_inbox.summary(),
             "wait_timeout": self.wait_timeout,
             "move_destination": None if destination is None else str(destination),
+            "slip_folder": None if self.slip_folder is None else str(self.slip_folder),
         }
 
 

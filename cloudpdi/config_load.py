@@ -215,10 +215,13 @@ def _sender_sut(table: Table, name: str, timeouts: Timeouts) -> SenderSut:
         "token_inbox",
         "wait_timeout",
         "move_destination",
+        "slip",
         what='a sender under test (mode = "sut")',
     )
     destination = table.table("move_destination")
     destination.expect("ae_title", "host", "port", what="the sender's C-MOVE destination")
+    slip = table.table("slip")
+    slip.expect("folder", what="where the sender prints its token slip")
     return table.build(
         SenderSut,
         name=name,
@@ -226,6 +229,7 @@ def _sender_sut(table: Table, name: str, timeouts: Timeouts) -> SenderSut:
         token_inbox=_token_inbox(table),
         wait_timeout=_default(table.number("wait_timeout"), timeouts.wait),
         move_destination=_peer(destination) if table.has("move_destination") else None,
+        slip_folder=slip.required("folder", slip.path("folder")) if table.has("slip") else None,
     )
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from cloudpdi.config_model import DEFAULT_COMMUNITY, DEFAULT_ISSUER
 from cloudpdi.container import Institution
+from cloudpdi.files import write_private
+from cloudpdi.pseudonym import MIN_KEY_BYTES
 from cloudpdi.token import Facility
 from harness.actors import (
     add_fault_option,
@@ -84,6 +86,24 @@ def add_send_parser(sub: argparse._SubParsersAction) -> None:
     send_.add_argument("--issuer-key", type=Path, metavar="PEM", help="signs sealed tokens")
     send_.add_argument("--recipient-key", type=Path, metavar="PUB.PEM", help="seals the token")
     send_.add_argument("--document", action="append", default=[], type=Path, metavar="FILE")
+    send_.add_argument(
+        "--web-content",
+        action="store_true",
+        help="add a browser view of the images to the file set (INDEX.HTM, IHE_PDI/)",
+    )
+    send_.add_argument(
+        "--pseudonym-key-file",
+        type=Path,
+        metavar="FILE",
+        help="refer to the patient by a pseudonym keyed with this file's bytes (at least "
+        f"{MIN_KEY_BYTES}); the token then names no patient",
+    )
+    send_.add_argument(
+        "--slip-folder",
+        type=Path,
+        metavar="DIR",
+        help="also print the token slip to file in DIR (<token_id>-slip.pdf)",
+    )
     send_.add_argument("--description", default="")
     send_.add_argument("--lifetime-days", type=float, default=14.0)
     send_.add_argument("--deliver-folder", action="append", default=[], type=Path)
@@ -123,10 +143,15 @@ def run_send(args: argparse.Namespace) -> int:
         delivery=channels,
         documents=args.document,
         description=args.description,
+        web_content=args.web_content,
+        pseudonym_key=None if args.pseudonym_key_file is None else pseudonym_key(args),
         lifetime=timedelta(days=args.lifetime_days),
         faults=fault_option(args, "sender"),
     )
     result = send(config, args.study_uid, progress=progress_bar)
+    if args.slip_folder is not None:
+        slip = result.token_files.slip
+        write_private(args.slip_folder / slip.name, slip.read_bytes())
     summary = result.to_dict()
     if args.json:
         print_json(summary)
@@ -196,6 +221,18 @@ def print_receive_summary(result: ReceiveResult) -> None:
     print(f"  originals kept in {result.file_set}")
     if result.report_path is not None:
         print(f"report: {result.report_path}")
+
+
+def pseudonym_key(args: argparse.Namespace) -> bytes:
+    """Read the facility's pseudonymisation key: the file's bytes, as they are."""
+    path: Path = args.pseudonym_key_file
+    try:
+        key = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read key file {path}: {exc.__class__.__name__}") from None
+    if len(key) < MIN_KEY_BYTES:
+        raise UsageError(f"pseudonymisation key file {path} holds fewer than {MIN_KEY_BYTES} bytes")
+    return key
 
 
 def uploader_key(path: Path | None, facility_id: str) -> str:

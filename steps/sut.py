@@ -6,7 +6,9 @@ what to do through its trigger (:mod:`harness.drive`); the harness then waits fo
 
 - a sender under test takes the study from the simulated source PACS, uploads to the run's
   repository and delivers its token to the token inbox the configuration names, where the
-  harness waits for it; the token then goes on to the (simulated) receiving hospital;
+  harness waits for it; the token then goes on to the (simulated) receiving hospital. When the
+  configuration names a slip folder, it also prints its token slip to file in a fresh folder
+  there, and the harness keeps the slip beside the token (:func:`delivered_slip`);
 - a receiver under test gets the token file (a hook's last argument), downloads from the run's
   repository and imports into the simulated destination PACS, which the Then steps judge.
 
@@ -17,6 +19,8 @@ SUT: :class:`~harness.lab.ActorUnderTest` makes such a case NOT RUN with the rea
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Mapping
 from contextlib import ExitStack
@@ -36,12 +40,16 @@ if TYPE_CHECKING:
     from steps.referral import Referral
 
 #: What a scenario may change in how a sending hospital under test works: it is told these.
-TOLD_TO_SENDER = frozenset({"lifetime", "documents"})
+TOLD_TO_SENDER = frozenset({"lifetime", "documents", "pseudonym_key", "web_content"})
 #: What a receiving hospital under test is set up with once, before the run: it reconciles
 #: patients by asking its PACS, where the scenarios put the hospital's own patient records.
 STANDING_RECEIVER_SETUP = frozenset({"reconciliation"})
 SENDER_UNDER_TEST = "sending hospital under test"
 RECEIVER_UNDER_TEST = "receiving hospital under test"
+#: What a token slip printed to file may be: a PDF document, or an image of the page.
+SLIP_SUFFIXES = (".pdf", ".png")
+#: The name a sender under test's token slip is kept under, beside the token it delivered.
+_SLIP_STEM = "{token}-slip"
 
 
 def sender_under_test(lab: Lab) -> SenderSut | None:
@@ -73,7 +81,10 @@ def send_by_sut(
         )
     lifetime: timedelta | None = changes.get("lifetime")
     documents = [str(path) for path in changes.get("documents", ())]
+    slips = _fresh_slip_folder(sut)
     with ExitStack() as stack:
+        if slips is not None:
+            stack.callback(shutil.rmtree, slips, ignore_errors=True)
         inbox = sut.token_inbox
         dropbox = None
         if isinstance(inbox, HttpInbox):
@@ -95,14 +106,19 @@ def send_by_sut(
                 "TOKEN_INBOX": where,
                 "LIFETIME_SECONDS": str(int(lifetime.total_seconds())) if lifetime else None,
                 "DOCUMENTS": os.pathsep.join(documents) or None,
+                # The scenario's own key stays the harness's: the sender uses its own.
+                "PSEUDONYMS": "1" if changes.get("pseudonym_key") else None,
+                "WEB_CONTENT": "1" if changes.get("web_content") else None,
+                "SLIP_FOLDER": None if slips is None else str(slips),
             }
         )
         since = time.time()
+        printing = "" if slips is None else f", and print its token slip to file in {slips}"
         triggered = pull(
             sut.trigger,
             variables,
             prompt=f"Send study {referral.study_uid} from {lab.source.peer} to the repository "
-            f"{lab.repository_url} and deliver its token to {where}",
+            f"{lab.repository_url} and deliver its token to {where}{printing}",
             wait=sut.wait_timeout,
         )
         _record(evidence, SENDER_UNDER_TEST, triggered)
@@ -114,12 +130,58 @@ def send_by_sut(
             if dropbox is not None
             else wait_for_file(inbox, since, sut.wait_timeout)  # type: ignore[arg-type]
         )
-    if found is None:
-        exchange.problems.append(
-            f"no token arrived at {where} within {sut.wait_timeout:g} s of the trigger"
-        )
+        if found is None:
+            exchange.problems.append(
+                f"no token arrived at {where} within {sut.wait_timeout:g} s of the trigger"
+            )
+            return None
+        issued = take(found, lab.root / "issued")
+        if slips is not None:
+            left = sut.wait_timeout - (time.time() - since)
+            for slip in _wait_for_slips(slips, left):
+                take(slip, issued.parent, stem=_SLIP_STEM.format(token=issued.stem))
+    return issued
+
+
+def delivered_slip(issued: Path) -> Path:
+    """The token slip a sender under test printed, kept beside the token file ``issued``.
+
+    A PDF when it printed one (its words can be read), else an image of the page; a path
+    that does not exist when it printed none.
+    """
+    stem = _SLIP_STEM.format(token=issued.stem)
+    kept = [issued.with_name(stem + suffix) for suffix in SLIP_SUFFIXES]
+    return next((path for path in kept if path.is_file()), kept[0])
+
+
+def _fresh_slip_folder(sut: SenderSut) -> Path | None:
+    """A new empty folder in the configured slip folder, for one send's token slip."""
+    if sut.slip_folder is None:
         return None
-    return take(found, lab.root / "issued")
+    sut.slip_folder.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="send-", dir=sut.slip_folder))
+
+
+def _wait_for_slips(folder: Path, timeout: float) -> list[Path]:
+    """Wait up to ``timeout`` seconds for the token slip files printed into ``folder``.
+
+    Files whose name starts with a dot are a writer's unfinished work, not yet the slip.
+    """
+    deadline = time.monotonic() + timeout
+    sizes: dict[Path, int] = {}
+    while True:
+        now = {
+            path: path.stat().st_size
+            for path in folder.iterdir()
+            if path.suffix in SLIP_SUFFIXES and not path.name.startswith(".")
+        }
+        # Complete once every file has bytes and none grew since the last look.
+        if now and now == sizes and all(now.values()):
+            return sorted(now)
+        if time.monotonic() >= deadline:
+            return []
+        sizes = now
+        time.sleep(POLL_INTERVAL)
 
 
 def receive_by_sut(

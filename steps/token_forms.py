@@ -115,6 +115,21 @@ def issued_files(inbox: Path, token_id: str) -> TokenFiles:
 
 #: What a reading says of a form the sending hospital did not hand over.
 NOT_ISSUED = "it was not issued"
+#: What a reading says of the words on a slip printed as an image: the harness reads no images
+#: of text (it has no OCR), only the text of a PDF.
+WORDS_IN_IMAGE = "its words are printed in an image, which the harness does not read"
+
+
+def is_pdf(slip: Path) -> bool:
+    """Tell whether a token slip was printed as a PDF document (else it is an image)."""
+    return slip.suffix == ".pdf"
+
+
+def slip_image(slip: Path, scratch: Path) -> Path:
+    """The token slip as an image: the slip itself, or its PDF page rendered as a phone sees it."""
+    if not is_pdf(slip):
+        return slip
+    return render_page(slip, scratch / "slip", dpi=SLIP_READ_DPI, png=False)
 
 
 def read_forms(files: TokenFiles, keys: SealKeys | None, scratch: Path) -> dict[str, Reading]:
@@ -128,18 +143,16 @@ def read_forms(files: TokenFiles, keys: SealKeys | None, scratch: Path) -> dict[
         ELECTRONIC: (files.json, read_token_file),
         SEALED: (files.sealed, lambda path: read_token_file(path, keys=keys)),
         QR_IMAGE: (files.qr, lambda path: from_compact(decode_qr(path))),
-        SLIP_QR: (
-            files.slip,
-            lambda path: from_compact(
-                decode_qr(render_page(path, scratch / "slip", dpi=SLIP_READ_DPI, png=False))
-            ),
-        ),
+        SLIP_QR: (files.slip, lambda path: from_compact(decode_qr(slip_image(path, scratch)))),
         TYPED: (files.slip, lambda path: from_compact(printed_code(printed_words(path)))),
     }
     readings = {}
     for form, (source, read) in readers.items():
         if source is None or not source.is_file():
             readings[form] = Reading(form, source or files.json, problem=NOT_ISSUED)
+            continue
+        if form == TYPED and not is_pdf(source):
+            readings[form] = Reading(form, source, problem=WORDS_IN_IMAGE)
             continue
         try:
             readings[form] = Reading(form, source, token=read(source))

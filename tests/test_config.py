@@ -249,6 +249,13 @@ def test_unknown_actor_name_is_refused() -> None:
             "a number",
         ),
         (SENDER_SUT + "wait_timeout = 0\n" + TRIGGER + INBOX, "sender.wait_timeout", "positive"),
+        (SENDER_SUT + TRIGGER + INBOX + "[sender.slip]\n", "sender.slip.folder", "is required"),
+        (SENDER_SUT + "slip = 'slips'\n" + TRIGGER + INBOX, "sender.slip", "a table"),
+        (
+            SENDER_SUT + TRIGGER + INBOX + "[sender.slip]\npath = 'slips'\n",
+            "sender.slip.path",
+            "not a setting of where the sender prints its token slip",
+        ),
         (
             "[destination_pacs]\nmode = 'sut'\nae_title = 'P'\nhost = 'pacs.example'\nport = 0",
             "destination_pacs.port",
@@ -419,6 +426,7 @@ def test_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
         SENDER_SUT
         + "[sender.trigger]\nkind = 'hook'\nargv = ['./bin/send', 'a/b']\n"
         + INBOX
+        + "[sender.slip]\nfolder = 'slips'\n"
         + "[run]\noutput = 'out'\n"
         + "[facilities.issuer]\nprivate_key = 'pki/k.pem'\npublic_key = '/abs/p.pem'\n"
         + "bearer_key = { file = 'keys/uploader.key' }\n",
@@ -431,6 +439,7 @@ def test_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     assert isinstance(config.sender, SenderSut)
     assert config.sender.trigger == Hook(argv=(str(folder / "bin/send"), "a/b"))
     assert config.sender.token_inbox == FolderInbox(path=folder / "inbox")
+    assert config.sender.slip_folder == folder / "slips"
     issuer = config.facilities.issuer
     assert issuer.private_key == folder / "pki/k.pem"
     assert issuer.public_key == Path("/abs/p.pem")

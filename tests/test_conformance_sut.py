@@ -3,7 +3,8 @@ endpoint or its hook, and ``cloudpdi conformance run`` runs that actor's part of
 
 - repository: ``cloudpdi serve repository`` addressed by URL (through the recording proxy);
 - sender: cloudpdi's sender behind a hook (``examples/hooks/cloudpdi_sender_hook.py``), its
-  token POSTed to the harness's HTTP token inbox;
+  token POSTed to the harness's HTTP token inbox and its token slip printed to file in the
+  folder the harness gives it;
 - receiver: ``cloudpdi receive`` as the hook, importing into the harness's destination PACS.
 
 Each run must pass every case it can observe: no case FAILED or ERROR, and a case NOT RUN only
@@ -43,6 +44,10 @@ SUITE_WAIT = 1200.0
 SENDER_HOOK = ROOT / "examples" / "hooks" / "cloudpdi_sender_hook.py"
 #: What makes a case NOT RUN honestly in SUT mode: its check cannot see inside the SUT.
 OBSERVED_FROM_OUTSIDE = ("under test", "not told")
+#: The sender's cases the harness sees only through what the sender shows (its printed token
+#: slip) and is told (pseudonyms, web content): 4 forms of the token, 1 pseudonym, the web
+#: content (with its 2 controls, broken file sets the harness makes).
+SHOWN_BY_THE_SENDER = {"HIT-FMT-01": 4, "HIT-PSEUD-01": 1, "PDI-WEB-01": 3}
 
 
 def claims(actor: str) -> str:
@@ -64,11 +69,15 @@ def header(actor: str, product: str) -> str:
     )
 
 
-def run_actor(config: Path, actor: str) -> tuple[int, list[dict[str, Any]], str]:
-    """Run ``actor``'s part of the suite with ``config``; return the exit code, tests, output."""
+def run_actor(
+    config: Path, actor: str, tags: str | None = None
+) -> tuple[int, list[dict[str, Any]], str]:
+    """Run ``actor``'s part of the suite with ``config`` (only the cases ``tags`` select, if
+    given); return the exit code, tests, output."""
     out = config.parent / "out"
+    selected = [] if tags is None else ["--tags", tags]
     done = subprocess.run(
-        [*CLOUDPDI, "conformance", "run", "--config", str(config), "--actor", actor],
+        [*CLOUDPDI, "conformance", "run", "--config", str(config), "--actor", actor, *selected],
         cwd=config.parent,
         capture_output=True,
         text=True,
@@ -114,7 +123,9 @@ def keys(tmp_path: Path) -> dict[str, Path]:
     receiver, receiver_public = facility_key(folder, "receiver")
     uploader = write_private(folder / "uploader.key", secrets.token_urlsafe(32))
     recipient = write_private(folder / "recipient.key", secrets.token_urlsafe(32))
+    pseudonym = write_private(folder / "pseudonym.key", secrets.token_urlsafe(32))
     return {
+        "pseudonym": pseudonym,
         "issuer": issuer,
         "issuer_public": issuer_public,
         "receiver": receiver,
@@ -157,26 +168,105 @@ def test_a_repository_under_test_passes_what_can_be_seen_from_outside(
     assert statuses["PASSED"] >= statuses["NOT_RUN"]
 
 
-def test_a_sender_under_test_driven_by_a_hook_completes_a_run(
-    tmp_path: Path, keys: dict[str, Path]
-) -> None:
+def sender_run(
+    tmp_path: Path,
+    keys: dict[str, Path],
+    *,
+    slip: bool = True,
+    send_options: tuple[str, ...] = (),
+    unset: str = "",
+    wait: int = 120,
+) -> Path:
+    """The run configuration of cloudpdi's sender behind its hook; ``send_options`` go on to
+    ``cloudpdi send``. With ``slip`` it is given a folder to print its token slip in; the
+    hook never sees the variable ``unset``, as a product that ignores it."""
     argv = [
+        *(("env", "-u", unset) if unset else ()),
         sys.executable,
         str(SENDER_HOOK),
         *("--uploader-key-file", str(keys["uploader"])),
         *("--issuer-key", str(keys["issuer"])),
+        *("--pseudonym-key-file", str(keys["pseudonym"])),
         *("--work-dir", str(tmp_path / "sender-work")),
+        *(("--", *send_options) if send_options else ()),
     ]
-    config = write_private(
+    return write_private(
         tmp_path / "run.toml",
         header("sender", "cloudpdi reference sender behind a hook")
-        + '[sender]\nmode = "sut"\nwait_timeout = 120\n\n'
+        + f'[sender]\nmode = "sut"\nwait_timeout = {wait}\n\n'
         f'[sender.trigger]\nkind = "hook"\nargv = {json.dumps(argv)}\ntimeout = 120\n\n'
         f'[sender.token_inbox]\nkind = "http"\nport = {free_port()}\n\n'
-        f"[facilities.issuer]\npublic_key = {toml(str(keys['issuer_public']))}\n"
+        + ('[sender.slip]\nfolder = "slips"\n\n' if slip else "")
+        + f"[facilities.issuer]\npublic_key = {toml(str(keys['issuer_public']))}\n"
         f"bearer_key = {{ file = {toml(str(keys['uploader']))} }}\n",
     )
-    judge(*run_actor(config, "sender"))
+
+
+def shown_by_the_sender(tests: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The status of each case the sender must show or be told for, by requirement."""
+    return {
+        requirement: [
+            f"{test['status']} {test.get('reason', '')}".strip()
+            for test in tests
+            if requirement in test["requirements"]
+        ]
+        for requirement in SHOWN_BY_THE_SENDER
+    }
+
+
+def failures(tests: list[dict[str, Any]]) -> list[str]:
+    """What each failed step of ``tests`` said."""
+    return [
+        step.get("message", "")
+        for test in tests
+        for step in test["steps"]
+        if step.get("status") == "FAILED"
+    ]
+
+
+def test_a_sender_under_test_driven_by_a_hook_completes_a_run(
+    tmp_path: Path, keys: dict[str, Path]
+) -> None:
+    code, tests, output = run_actor(sender_run(tmp_path, keys), "sender")
+    judge(code, tests, output)
+    # Its printed slip, pseudonyms and web content are judged, not left NOT RUN.
+    assert shown_by_the_sender(tests) == {
+        requirement: ["PASSED"] * count for requirement, count in SHOWN_BY_THE_SENDER.items()
+    }
+
+
+def test_a_sender_under_test_whose_slip_carries_another_token_fails_the_comparison(
+    tmp_path: Path, keys: dict[str, Path]
+) -> None:
+    config = sender_run(tmp_path, keys, send_options=("--fault", "sender-slip-qr-differs"))
+    _, tests, output = run_actor(config, "sender", tags="@HIT-FMT-01")
+    shown = shown_by_the_sender(tests)["HIT-FMT-01"]
+    assert len(shown) == SHOWN_BY_THE_SENDER["HIT-FMT-01"], output[-3000:]
+    assert all(status.startswith("FAILED") for status in shown), shown
+    why = failures(tests)
+    assert all("other items" in message or "do not show" in message for message in why), why
+
+
+def test_a_sender_under_test_that_prints_no_slip_fails_the_printed_forms(
+    tmp_path: Path, keys: dict[str, Path]
+) -> None:
+    config = sender_run(tmp_path, keys, unset="CLOUDPDI_SLIP_FOLDER", wait=20)
+    _, tests, output = run_actor(config, "sender", tags="@CPDI-TOK-05")
+    statuses = [test["status"] for test in tests]
+    assert statuses == ["FAILED"] * 3, output[-3000:]
+    why = failures(tests)
+    assert all("cannot be read" in message for message in why), why
+
+
+def test_without_a_slip_folder_the_printed_forms_are_not_run_naming_the_setting(
+    tmp_path: Path, keys: dict[str, Path]
+) -> None:
+    config = sender_run(tmp_path, keys, slip=False)
+    _, tests, output = run_actor(config, "sender", tags="@HIT-FMT-01 or @HIT-PSEUD-01")
+    shown = shown_by_the_sender(tests)
+    statuses = [*shown["HIT-FMT-01"], *shown["HIT-PSEUD-01"]]
+    assert len(statuses) == SHOWN_BY_THE_SENDER["HIT-FMT-01"] + 1, output[-3000:]
+    assert all(s.startswith("NOT_RUN") and "[sender.slip]" in s for s in statuses), statuses
 
 
 def test_a_receiver_under_test_driven_by_a_hook_completes_a_run(

@@ -7,7 +7,10 @@ command line or API; this one maps them onto ``cloudpdi send``, so that the harn
 its sender-under-test mode against a real sender in a separate process. The facility's own
 credentials are the hook's arguments, never the harness's business:
 
-    cloudpdi_sender_hook.py --uploader-key-file KEY --issuer-key ISSUER.pem [--work-dir DIR]
+    cloudpdi_sender_hook.py --uploader-key-file KEY --issuer-key ISSUER.pem
+        [--pseudonym-key-file KEY] [--work-dir DIR] [-- MORE SEND OPTIONS]
+
+Arguments after ``--`` go to ``cloudpdi send`` as they are.
 """
 
 from __future__ import annotations
@@ -60,7 +63,15 @@ def send_arguments(own: argparse.Namespace) -> list[str]:
         arguments += ["--lifetime-days", str(int(lifetime) / SECONDS_PER_DAY)]
     for document in filter(None, os.environ.get(PREFIX + "DOCUMENTS", "").split(os.pathsep)):
         arguments += ["--document", document]
-    return arguments
+    if os.environ.get(PREFIX + "WEB_CONTENT") == "1":
+        arguments.append("--web-content")
+    if os.environ.get(PREFIX + "PSEUDONYMS") == "1":
+        if own.pseudonym_key_file is None:
+            sys.exit("cloudpdi_sender_hook: told to use pseudonyms without a --pseudonym-key-file")
+        arguments += ["--pseudonym-key-file", str(own.pseudonym_key_file)]
+    if slip_folder := os.environ.get(PREFIX + "SLIP_FOLDER"):
+        arguments += ["--slip-folder", slip_folder]
+    return arguments + own.send_options
 
 
 def main() -> int:
@@ -68,7 +79,11 @@ def main() -> int:
     parser.add_argument("--uploader-key-file", type=Path, required=True)
     parser.add_argument("--issuer-key", type=Path, required=True)
     parser.add_argument("--issuer-id", help="the sending facility's ID (default: cloudpdi's)")
+    parser.add_argument(
+        "--pseudonym-key-file", type=Path, help="the facility's pseudonymisation key, if any"
+    )
     parser.add_argument("--work-dir", type=Path, default=Path("cloudpdi-sender-hook"))
+    parser.add_argument("send_options", nargs="*", help="more cloudpdi send options, after --")
     return cloudpdi(send_arguments(parser.parse_args()))
 
 

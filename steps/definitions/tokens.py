@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 from pytest_bdd import given, parsers, then
 
+from cloudpdi.config_actors import SenderSut
 from cloudpdi.errors import CloudPDIError
 from cloudpdi.pseudonym import MIN_KEY_BYTES
 from cloudpdi.seal import (
@@ -39,17 +41,28 @@ from steps.evidence import EvidenceLog
 from steps.exchange import RECEIVING, SENDING, TOKEN_INBOX, Exchange, receiver_keys
 from steps.referral import Referral
 from steps.searching import Needles, found_in_files, long_enough, name_needles
-from steps.sut import sender_under_test
+from steps.sut import delivered_slip, sender_under_test
 from steps.token_faults import ITEM_FAULTS, SEAL_FAULTS, Issuer, faulty_token
 from steps.token_forms import (
     NOT_ISSUED,
+    SLIP_QR,
+    TYPED,
     WORDS,
+    WORDS_IN_IMAGE,
     Reading,
     issued_files,
     printed_words,
     read_forms,
     shown_items,
     without_spaces,
+)
+
+#: The forms printed on the token slip, and why a sender under test's cannot be seen without
+#: the setting that gives it somewhere to print the slip to file.
+_PRINTED = (SLIP_QR, WORDS, TYPED)
+NO_SLIP_FOLDER = (
+    "the run configuration names no [sender.slip] folder, where a sender under test prints "
+    "its token slip to file"
 )
 
 
@@ -110,8 +123,8 @@ def the_form_carries_the_same_items(
     files = _issued(lab, exchange)
     readings = read_forms(files, receiver_keys(lab), tmp_path / "forms")
     _record_readings(evidence, readings)
-    if sender_under_test(lab) is not None:
-        readings = _delivered_by_sut(readings, form)
+    if (sut := sender_under_test(lab)) is not None:
+        readings = _delivered_by_sut(readings, form, sut)
     if form == WORDS:
         _words_show_every_form(files, readings, evidence)
         return
@@ -189,6 +202,9 @@ def no_form_reveals_the_patient(
 ) -> None:
     files = _issued(lab, exchange)
     readings = read_forms(files, receiver_keys(lab), tmp_path / "forms")
+    if (sut := sender_under_test(lab)) is not None:
+        # Every form must be searched: the printed ones too, so the slip must be shown.
+        readings = _delivered_by_sut(readings, WORDS, sut)
     said = _what_forms_say(files, readings)
     # The search must reach what the forms say: each names the pseudonym the token carries.
     pseudonym = _issued_token(exchange).patient_ref or ""
@@ -240,12 +256,12 @@ def _what_forms_say(files: TokenFiles, readings: dict[str, Reading]) -> dict[str
 def _words_show_every_form(
     files: TokenFiles, readings: dict[str, Reading], evidence: EvidenceLog
 ) -> None:
+    unread = [f"the {r.form} ({r.problem})" for r in readings.values() if r.token is None]
+    assert not unread, "forms of the token cannot be read: " + "; ".join(unread)
     try:
         words = without_spaces(printed_words(files.slip))
     except CloudPDIError as exc:
         raise AssertionError(f"no words can be read on the token slip: {exc}") from None
-    unread = [f"the {r.form} ({r.problem})" for r in readings.values() if r.token is None]
-    assert not unread, "forms of the token cannot be read: " + "; ".join(unread)
     missing = sorted(
         {
             f"{item!r} of the {reading.form}"
@@ -264,20 +280,42 @@ def _words_show_every_form(
     assert not missing, "the words printed on the token slip do not show " + "; ".join(missing)
 
 
-def _delivered_by_sut(readings: dict[str, Reading], form: str) -> dict[str, Reading]:
-    """The forms a sender under test handed over; it hands over what it delivers, no more."""
-    delivered = {name: r for name, r in readings.items() if r.problem != NOT_ISSUED}
+def _delivered_by_sut(
+    readings: dict[str, Reading], form: str, sut: SenderSut
+) -> dict[str, Reading]:
+    """The forms a sender under test handed over: the token it delivers and, when the run
+    configuration gives it a slip folder, the slip it prints there (missing, it fails)."""
+    printing = sut.slip_folder is not None
+    if form in _PRINTED and not printing:
+        raise ActorUnderTest(f"the harness cannot see the {form}: {NO_SLIP_FOLDER}")
+    if form in (WORDS, TYPED) and readings[TYPED].problem == WORDS_IN_IMAGE:
+        raise ActorUnderTest(
+            f"the sender under test printed its token slip as an image: "
+            f"{WORDS_IN_IMAGE}; print it as a PDF"
+        )
+
+    def shown(name: str, reading: Reading) -> bool:
+        if reading.problem == NOT_ISSUED:
+            return printing and name in _PRINTED
+        return reading.problem != WORDS_IN_IMAGE
+
+    delivered = {name: r for name, r in readings.items() if shown(name, r)}
     if len(delivered) < 2 or (form != WORDS and form not in delivered):
+        unseen = "" if printing else f"; {NO_SLIP_FOLDER}"
         raise ActorUnderTest(
             f"a sender under test hands the harness the token forms it delivers "
             f"({', '.join(delivered) or 'none'}), too few to compare its {form} with another"
+            + unseen
         )
     return delivered
 
 
 def _issued(lab: Lab, exchange: Exchange) -> TokenFiles:
     """The files of the token the sending hospital issued, as it delivered them."""
-    return issued_files(exchange.inbox, _issued_token(exchange).token_id)
+    files = issued_files(exchange.inbox, _issued_token(exchange).token_id)
+    if sender_under_test(lab) is not None and exchange.issued is not None:
+        return replace(files, slip=delivered_slip(exchange.issued))
+    return files
 
 
 def _issued_token(exchange: Exchange) -> Token:
