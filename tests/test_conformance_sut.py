@@ -13,13 +13,16 @@ because its check must look inside an actor the run tests from outside (the reas
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import subprocess
 import sys
+import threading
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,16 @@ SUITE_WAIT = 1200.0
 SENDER_HOOK = ROOT / "examples" / "hooks" / "cloudpdi_sender_hook.py"
 #: What makes a case NOT RUN honestly in SUT mode: its check cannot see inside the SUT.
 OBSERVED_FROM_OUTSIDE = ("under test", "not told")
+#: The repository's cases judged from what it shows: its storage folder and its access log.
+SHOWN_BY_THE_REPOSITORY = (
+    "cross/expiry_revocation.feature::The repository deletes the bytes of an expired document",
+    "cross/expiry_revocation.feature::The repository refuses a revoked document",
+    "repository/access.feature::Every access is recorded in the access log",
+)
+#: What the reference repository shows: its data folder and its exported access log.
+INSPECTION = '[repository.inspection]\nstorage = "data"\naccess_log = "access.jsonl"\n'
+#: Enough for our repository, which purges every second; a faulty one fails in that time.
+SHORT_WAIT = "wait_timeout = 10\n"
 #: The sender's cases the harness sees only through what the sender shows (its printed token
 #: slip) and is told (pseudonyms, web content): 4 forms of the token, 1 pseudonym, the web
 #: content (with its 2 controls, broken file sets the harness makes).
@@ -135,37 +148,142 @@ def keys(tmp_path: Path) -> dict[str, Path]:
     }
 
 
-@pytest.fixture
-def repository_process(tmp_path: Path, keys: dict[str, Path]) -> Iterator[str]:
-    """``cloudpdi serve repository`` in its own process; its base URL."""
+@contextmanager
+def serving_repository(tmp_path: Path, keys: dict[str, Path], *options: str) -> Iterator[str]:
+    """``cloudpdi serve repository`` in its own process (``options`` added); its base URL.
+
+    It keeps its data in ``tmp_path/data``, exports its access log to ``tmp_path/access.jsonl``
+    and purges expired documents every second.
+    """
     keys_toml = write_private(
         tmp_path / "repository-keys.toml",
         f"admin_key = {toml(secrets.token_urlsafe(32))}\n\n[uploaders]\n"
         f"{toml(DEFAULT_ISSUER.id)} = {toml(keys['uploader'].read_text())}\n"
         f"{toml(DEFAULT_RECIPIENT.id)} = {toml(keys['recipient'].read_text())}\n",
     )
-    argv = ["serve", "repository", "--data", str(tmp_path / "data"), "--keys", str(keys_toml)]
-    process, line = start(
-        [*argv, "--port", "0"], tmp_path / "repository.log", "repository listening on"
-    )
+    argv = [
+        *("serve", "repository", "--data", str(tmp_path / "data"), "--keys", str(keys_toml)),
+        *("--access-log", str(tmp_path / "access.jsonl"), "--purge-interval", "1"),
+        *("--port", "0", *options),
+    ]
+    process, line = start(argv, tmp_path / "repository.log", "repository listening on")
     try:
         yield line.split()[3]
     finally:
         stop_process(process, START_WAIT)
 
 
-def test_a_repository_under_test_passes_what_can_be_seen_from_outside(
-    tmp_path: Path, keys: dict[str, Path], repository_process: str
-) -> None:
-    config = write_private(
+@pytest.fixture
+def repository_process(tmp_path: Path, keys: dict[str, Path]) -> Iterator[str]:
+    """The reference repository in its own process, exporting its access log; its base URL."""
+    with serving_repository(tmp_path, keys) as url:
+        yield url
+
+
+def repository_run(
+    tmp_path: Path, keys: dict[str, Path], url: str, inspection: str = INSPECTION
+) -> Path:
+    """The run configuration of the repository under test at ``url``; ``inspection`` is its
+    ``[repository.inspection]`` table (what it shows of its insides)."""
+    return write_private(
         tmp_path / "run.toml",
         header("repository", "cloudpdi reference repository")
-        + f'[repository]\nmode = "sut"\nurl = {toml(repository_process)}\n\n'
+        + f'[repository]\nmode = "sut"\nurl = {toml(url)}\n\n{inspection}\n'
         f"[facilities.issuer]\nbearer_key = {{ file = {toml(str(keys['uploader']))} }}\n\n"
         f"[facilities.recipient]\nbearer_key = {{ file = {toml(str(keys['recipient']))} }}\n",
     )
-    statuses = judge(*run_actor(config, "repository"))
+
+
+def shown_by_the_repository(tests: list[dict[str, Any]]) -> dict[str, str]:
+    """The status of each case judged from what the repository shows, with the reason it was
+    NOT RUN or the message of its failed step."""
+    return {
+        test["id"]: " ".join(
+            [
+                test["status"],
+                test.get("reason", ""),
+                *(step["message"] for step in test["steps"] if step["status"] == "FAILED"),
+            ]
+        ).strip()
+        for test in tests
+        if test["id"] in SHOWN_BY_THE_REPOSITORY
+    }
+
+
+def assert_failed(tests: list[dict[str, Any]], case: str, message: str, output: str) -> None:
+    """Assert the repository's ``case`` FAILED with ``message`` in its failed step."""
+    shown = shown_by_the_repository(tests)[case]
+    assert shown.startswith("FAILED") and message in shown, output[-3000:]
+
+
+def test_a_repository_under_test_passes_what_can_be_seen_from_outside(
+    tmp_path: Path, keys: dict[str, Path], repository_process: str
+) -> None:
+    config = repository_run(tmp_path, keys, repository_process)
+    code, tests, output = run_actor(config, "repository")
+    statuses = judge(code, tests, output)
     assert statuses["PASSED"] >= statuses["NOT_RUN"]
+    # Its storage and its access log are judged, not left NOT RUN.
+    assert shown_by_the_repository(tests) == dict.fromkeys(SHOWN_BY_THE_REPOSITORY, "PASSED")
+
+
+def test_a_repository_under_test_that_keeps_expired_bytes_fails_the_deletion_check(
+    tmp_path: Path, keys: dict[str, Path]
+) -> None:
+    with serving_repository(tmp_path, keys, "--fault", "repository-serves-expired") as url:
+        config = repository_run(tmp_path, keys, url, INSPECTION + SHORT_WAIT)
+        _, tests, output = run_actor(config, "repository", tags="@CPDI-RET-01")
+    assert_failed(tests, SHOWN_BY_THE_REPOSITORY[0], "still holds the document's bytes", output)
+
+
+def test_an_access_log_export_missing_a_refused_request_fails_the_access_log_check(
+    tmp_path: Path, keys: dict[str, Path], repository_process: str
+) -> None:
+    shown = tmp_path / "shown.jsonl"
+    inspection = INSPECTION.replace("access.jsonl", shown.name) + SHORT_WAIT
+    config = repository_run(tmp_path, keys, repository_process, inspection)
+    with copying_but_refusals(tmp_path / "access.jsonl", shown):
+        _, tests, output = run_actor(config, "repository", tags="@CPDI-DL-01")
+    assert_failed(tests, SHOWN_BY_THE_REPOSITORY[2], "(404) has no entry", output)
+
+
+def test_without_inspection_settings_the_cases_are_not_run_naming_the_setting(
+    tmp_path: Path, keys: dict[str, Path], repository_process: str
+) -> None:
+    config = repository_run(tmp_path, keys, repository_process, inspection="")
+    _, tests, _ = run_actor(config, "repository", tags="@CPDI-RET-01 or @CPDI-DL-01")
+    shown = shown_by_the_repository(tests)
+    assert set(shown) == set(SHOWN_BY_THE_REPOSITORY), shown
+    assert "[repository.inspection] storage" in shown[SHOWN_BY_THE_REPOSITORY[0]]
+    assert "[repository.inspection] storage" in shown[SHOWN_BY_THE_REPOSITORY[1]]
+    assert "[repository.inspection] access_log" in shown[SHOWN_BY_THE_REPOSITORY[2]]
+    assert all(status.startswith("NOT_RUN") for status in shown.values()), shown
+
+
+@contextmanager
+def copying_but_refusals(source: Path, copy: Path) -> Iterator[None]:
+    """Copy the lines of an access log export to ``copy`` as they come, but for the entries
+    of refused downloads (404): an export that misses requests."""
+    stop = threading.Event()
+
+    def follow() -> None:
+        offset = 0
+        while not stop.wait(0.05):
+            with contextlib.suppress(FileNotFoundError), source.open("rb") as stream:
+                stream.seek(offset)
+                lines = stream.read().splitlines(keepends=True)
+                whole = [line for line in lines if line.endswith(b"\n")]
+                offset += sum(len(line) for line in whole)
+                with copy.open("ab") as out:
+                    out.writelines(line for line in whole if b'"status":404' not in line)
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def sender_run(
