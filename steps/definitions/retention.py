@@ -2,6 +2,9 @@
 
 The repository's clock is real time plus the time a scenario lets pass, so that a document
 expires without the scenario waiting for it; the repository reads its clock on every request.
+Whether its bytes are deleted is judged from the repository's storage folder
+(:mod:`steps.stored_bytes`), searched once while the document is still served, so that not
+finding them afterwards means they went.
 """
 
 from __future__ import annotations
