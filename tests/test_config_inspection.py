@@ -8,7 +8,7 @@ import pytest
 
 from cloudpdi.config import load_run_config
 from cloudpdi.config_actors import RepositoryInspection, RepositorySut
-from tests.test_config import REPOSITORY_SUT, load_error, write
+from tests.test_config import EXAMPLES, REPOSITORY_SUT, load_error, write
 
 URL = "url = 'https://repo.example/cpdi/'\n"
 
@@ -85,3 +85,14 @@ def test_a_simulated_repository_has_no_inspection(tmp_path: Path) -> None:
 
     assert error.key == "repository.inspection"
     assert "not a setting of a simulated repository" in error.problem
+
+
+def test_the_vendor_example_shows_its_access_log_but_not_its_storage() -> None:
+    example = next(path for path in EXAMPLES if path.name == "run-vendor-repository.toml")
+
+    repository = load_run_config(example).repository
+
+    assert isinstance(repository, RepositorySut)
+    assert repository.inspection == RepositoryInspection(
+        access_log=example.parent / "exports/access.jsonl", wait_timeout=120
+    )
