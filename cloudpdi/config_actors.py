@@ -358,7 +358,8 @@ class SenderSut(ActorConfig):
 
     @property
     def endpoint(self) -> str:
-        return f"{self.trigger}; token to {self.token_inbox}"
+        slip = "" if self.slip_folder is None else f"; slip printed to {self.slip_folder}"
+        return f"{self.trigger}; token to {self.token_inbox}{slip}"
 
     def summary(self) -> dict[str, Any]:
         destination = self.move_destination

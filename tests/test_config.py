@@ -440,6 +440,7 @@ def test_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     assert config.sender.trigger == Hook(argv=(str(folder / "bin/send"), "a/b"))
     assert config.sender.token_inbox == FolderInbox(path=folder / "inbox")
     assert config.sender.slip_folder == folder / "slips"
+    assert config.summary()["actors"]["sender"]["endpoint"].endswith(f"printed to {folder}/slips")
     issuer = config.facilities.issuer
     assert issuer.private_key == folder / "pki/k.pem"
     assert issuer.public_key == Path("/abs/p.pem")
