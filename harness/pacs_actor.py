@@ -7,11 +7,13 @@ patient identity). :class:`PacsActor` names them; :class:`~simulators.pacs.PacsS
 has them, and :class:`RemotePacs` gives them for a PACS reached through DICOM only: C-STORE to
 load, C-FIND to list, C-GET to bring an instance's file back.
 
-A PACS under test keeps the studies of earlier scenarios and of other work. Every scenario
-makes its studies with fresh UIDs, so a remote PACS is looked at through the studies the
-scenario put into either PACS (:class:`ScenarioStudies`): what it lists is the instances of
-those studies, never the whole archive. What the harness cannot see from outside (what the
-PACS was sent by others) raises :class:`~harness.under_test.ActorUnderTest`.
+A PACS under test keeps the studies of earlier scenarios, earlier runs and other work. With a
+PACS under test every scenario makes its studies from a fresh seed (:func:`scenario_seed`), so
+with fresh UIDs, and a remote PACS is looked at through the studies the scenario put into
+either PACS (:class:`ScenarioStudies`): what it lists is the instances of those studies, never
+the whole archive. What the harness cannot see from outside (what the PACS was sent by others,
+the transfer syntax it keeps), and a PACS that will not hold what a scenario needs, raise
+:class:`~harness.under_test.ActorUnderTest`: the scenario is NOT RUN with the reason.
 """
 
 from __future__ import annotations
@@ -127,9 +129,18 @@ class RemotePacs:
         self._record("C-ECHO", status=0x0000)
 
     def import_files(self, paths: list[Path]) -> list[StoreOutcome]:
-        """C-STORE the files to the PACS as they are; their studies join the scenario's."""
+        """C-STORE the files to the PACS as they are; their studies join the scenario's.
+
+        A PACS under test that will not keep what a scenario needs it to hold cannot take part
+        in that scenario: its refusal raises :class:`ActorUnderTest`, naming the instance.
+        """
         self._studies.add_files(paths)
-        result = store_files(self._peer, paths, calling_ae=self.calling_ae)
+        try:
+            result = store_files(self._peer, paths, calling_ae=self.calling_ae)
+        except ContextRefusedError as exc:
+            raise ActorUnderTest(
+                f"the PACS under test does not take these instances: {exc}"
+            ) from exc
         outcomes = []
         for instance in result.instances:
             status = SOP_CLASS_NOT_SUPPORTED if instance.status is None else instance.status
@@ -139,18 +150,15 @@ class RemotePacs:
                 uid=instance.sop_instance_uid,
                 size=instance.path.stat().st_size,
             )
-            if instance.stored:
-                # A warning (e.g. attributes coerced) still means the PACS keeps the instance;
-                # the comparisons say whether it kept it unchanged.
-                warning = f"stored with warning 0x{status:04X}" if status != STORE_SUCCESS else ""
-                outcomes.append(StoreOutcome(status=STORE_SUCCESS, detail=warning))
-                continue
-            refused = (
-                "accepted no presentation context for the instance"
-                if instance.status is None
-                else f"answered C-STORE with 0x{status:04X}"
-            )
-            outcomes.append(StoreOutcome(status=status, detail=f"{self._peer} {refused}"))
+            if not instance.stored:
+                raise ActorUnderTest(
+                    f"the PACS under test {self._peer} does not take instance "
+                    f"{instance.sop_instance_uid} in its transfer syntax (0x{status:04X})"
+                )
+            # A warning (e.g. attributes coerced) still means the PACS keeps the instance; the
+            # comparisons say whether it kept it unchanged.
+            warning = f"stored with warning 0x{status:04X}" if status != STORE_SUCCESS else ""
+            outcomes.append(StoreOutcome(status=STORE_SUCCESS, detail=warning))
         return outcomes
 
     def instances(self) -> list[InstanceRecord]:
@@ -241,13 +249,16 @@ class RemotePacs:
         )
 
 
-def stores_received(pacs: PacsActor) -> list[PacsEvent]:
-    """Every C-STORE the PACS served: only the harness's own PACS keeps such a log."""
+def simulated_only(pacs: PacsActor, check: str) -> None:
+    """Raise :class:`ActorUnderTest` if ``pacs`` is under test: ``check`` needs what only the
+    harness's own PACS shows."""
     if isinstance(pacs, RemotePacs):
-        raise ActorUnderTest(
-            "this check counts every instance the receiving PACS was sent, and a PACS under "
-            "test shows only the instances of studies the harness knows"
-        )
+        raise ActorUnderTest(f"{check}, which a PACS under test does not show from outside")
+
+
+def stores_received(pacs: PacsActor) -> list[PacsEvent]:
+    """Every C-STORE the PACS served, of any study: only the harness's own PACS logs them."""
+    simulated_only(pacs, "this check counts every instance the receiving PACS was sent")
     return [event for event in pacs.events() if event.operation == "C-STORE"]
 
 

@@ -22,12 +22,14 @@ from pathlib import Path
 
 import pytest
 from pydicom import dcmread
+from pydicom.uid import RLELossless
 
 from cloudpdi import dimse
 from cloudpdi.config import RunConfigError, load_run_config
+from fixtures.encodings import reencode
 from fixtures.studies import generate_study
 from harness import conformance
-from harness.pacs_actor import RemotePacs, ScenarioStudies, stores_received
+from harness.pacs_actor import RemotePacs, ScenarioStudies, simulated_only, stores_received
 from harness.under_test import ActorUnderTest
 from steps.importing import compare_study
 from tests.test_exchange_processes import CLOUDPDI
@@ -293,3 +295,17 @@ def test_a_pacs_under_test_that_refuses_c_get_leaves_the_comparison_not_run(
         assert len(source.instances()) == 1
         with pytest.raises(ActorUnderTest, match="C-GET"):
             source.path_of(str(dcmread(files[0]).SOPInstanceUID))
+
+
+def test_a_pacs_under_test_that_refuses_an_instance_leaves_the_scenario_not_run(
+    tmp_path: Path, archive: Archive
+) -> None:
+    files = generate_study("CR", 1, tmp_path / "study", seed=secrets.randbelow(2**31))
+    # dcmqrscp takes uncompressed images only unless told otherwise.
+    compressed = reencode(files[0], RLELossless, tmp_path / "rle.dcm")
+    source = _remote(archive.source, tmp_path / "source", ScenarioStudies())
+    with pytest.raises(ActorUnderTest, match="PACS under test does not take"):
+        source.import_files([compressed])
+    # Which syntax a PACS under test keeps an image in is not seen from outside.
+    with pytest.raises(ActorUnderTest, match="PACS under test does not show"):
+        simulated_only(source, "this check needs the transfer syntax")
