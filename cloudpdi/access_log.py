@@ -12,14 +12,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, fields
 from datetime import datetime
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from cloudpdi.errors import CloudPDIError
+from cloudpdi.published import PublishedFormatError, published_schema, read_published
 from cloudpdi.repository_wire import WireFormatError, parse_timestamp
 
 SCHEMA_RESOURCE = "schema/access-log-entry-1.json"
@@ -68,23 +65,17 @@ class AccessEntry:
         return json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
-@cache
 def entry_schema() -> dict[str, Any]:
     """Return the published JSON Schema of an entry."""
-    text = resources.files("cloudpdi").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
-    return json.loads(text)
+    return published_schema(SCHEMA_RESOURCE)
 
 
 def parse_entry(line: str) -> AccessEntry:
     """Read one line of the export; :class:`AccessLogError` says what breaks the schema."""
     try:
-        data = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise AccessLogError(f"is not JSON ({exc.msg})") from None
-    error = next(iter(Draft202012Validator(entry_schema()).iter_errors(data)), None)
-    if error is not None:
-        where = "/".join(str(part) for part in error.absolute_path) or "the entry"
-        raise AccessLogError(f"{where}: {error.message}")
+        data = read_published(line, SCHEMA_RESOURCE, "the entry")
+    except PublishedFormatError as exc:
+        raise AccessLogError(str(exc)) from None
     try:
         time = parse_timestamp(data["time"])
     except WireFormatError as exc:

@@ -373,18 +373,50 @@ class SenderSut(ActorConfig):
         }
 
 
+@dataclass(frozen=True)
+class SecondCommunity:
+    """A community a receiver under test lists in its directory besides the run's, set up once.
+
+    The harness serves this community's repository at ``http://127.0.0.1:<port>/`` during a
+    scenario that needs a second community, to see that the receiver asks only the
+    repository of the token's community.
+    """
+
+    id: str
+    port: int
+
+    def __post_init__(self) -> None:
+        check_text("id", self.id)
+        if any(char.isspace() for char in self.id):
+            raise RunConfigError("id", "a community ID holds no spaces")
+        check_port("port", self.port, listen=False)
+
+    @property
+    def url(self) -> str:
+        """The base URL of its repository, as the receiver's directory lists it."""
+        return f"http://{LOOPBACK}:{self.port}/"
+
+    def summary(self) -> dict[str, Any]:
+        return {"id": self.id, "repository": self.url}
+
+
 @dataclass(frozen=True, kw_only=True)
 class ReceiverSut(ActorConfig):
     """A receiver under test: how its token reaches it; the harness judges what it imports.
 
     A hook gets the token file's path as its last argument; an operator is shown the QR code
-    and the slip file. The receiver imports into the run's destination PACS.
+    and the slip file. The receiver imports into the run's destination PACS. With ``receipt``
+    it writes its receipt (:mod:`cloudpdi.receipt`) to the path ``CLOUDPDI_RECEIPT`` names, so
+    that the harness can judge what the hospital's user is told. ``second_community`` is a
+    community it lists besides the run's, whose repository the harness serves when needed.
     """
 
     mode: ClassVar[Mode] = Mode.SUT
 
     token_delivery: Trigger
     wait_timeout: float = DEFAULT_WAIT_TIMEOUT
+    receipt: bool = False
+    second_community: SecondCommunity | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -399,4 +431,8 @@ class ReceiverSut(ActorConfig):
             **super().summary(),
             "token_delivery": self.token_delivery.summary(),
             "wait_timeout": self.wait_timeout,
+            "receipt": self.receipt,
+            "second_community": None
+            if self.second_community is None
+            else self.second_community.summary(),
         }

@@ -27,6 +27,7 @@ from cloudpdi.config_actors import (
     ReceiverSut,
     RepositoryInspection,
     RepositorySut,
+    SecondCommunity,
     SenderSut,
     SimulatedActor,
     SimulatedPacs,
@@ -235,13 +236,28 @@ def _sender_sut(table: Table, name: str, timeouts: Timeouts) -> SenderSut:
 
 def _receiver_sut(table: Table, name: str, timeouts: Timeouts) -> ReceiverSut:
     table.expect(
-        "mode", "token_delivery", "wait_timeout", what='a receiver under test (mode = "sut")'
+        "mode",
+        "token_delivery",
+        "wait_timeout",
+        "receipt",
+        "second_community",
+        what='a receiver under test (mode = "sut")',
     )
+    second = table.table("second_community")
+    second.expect("id", "port", what="a community the receiver under test lists besides the run's")
     return table.build(
         ReceiverSut,
         name=name,
         token_delivery=_trigger(table, "token_delivery", timeouts),
         wait_timeout=_default(table.number("wait_timeout"), timeouts.wait),
+        **_present(receipt=table.boolean("receipt")),
+        second_community=second.build(
+            SecondCommunity,
+            id=second.required("id", second.string("id")),
+            port=second.required("port", second.integer("port")),
+        )
+        if table.has("second_community")
+        else None,
     )
 
 

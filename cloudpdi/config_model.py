@@ -317,6 +317,12 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "systems", tuple(self.systems))
+        receiver = self.receiver
+        second = receiver.second_community if isinstance(receiver, ReceiverSut) else None
+        if second is not None and second.id == self.community.id:
+            raise RunConfigError(
+                "receiver.second_community.id", "is the run's own community: name another"
+            )
         for name in ACTOR_NAMES:
             if self.actor(name).name != name:
                 raise RunConfigError(name, "holds the configuration of another actor")

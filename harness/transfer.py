@@ -14,8 +14,10 @@ from pathlib import Path
 
 from cloudpdi.config_model import DEFAULT_COMMUNITY, DEFAULT_ISSUER
 from cloudpdi.container import Institution
+from cloudpdi.errors import CloudPDIError
 from cloudpdi.files import write_private
 from cloudpdi.pseudonym import MIN_KEY_BYTES
+from cloudpdi.receipt import RECEIPT_ENV
 from cloudpdi.token import Facility
 from harness.actors import (
     add_fault_option,
@@ -35,6 +37,7 @@ from harness.commands import (
 from harness.progress import progress_bar
 from simulators.delivery import Channel, FolderDelivery, HookDelivery, HttpInboxDelivery
 from simulators.receiver import receive
+from simulators.receiver_receipt import receipt_of, refusal_receipt
 from simulators.receiver_report import ReceiveResult
 from simulators.sender import SenderConfig, send
 
@@ -181,6 +184,13 @@ def add_receive_parser(sub: argparse._SubParsersAction) -> None:
     )
     add_receiver_options(receive_)
     receive_.add_argument("--json", action="store_true", help="print the report as JSON")
+    receive_.add_argument(
+        "--receipt",
+        type=Path,
+        metavar="PATH",
+        help=f"write the receipt (what the user is told, also of a refusal) to PATH; "
+        f"default: the path in {RECEIPT_ENV}, if set",
+    )
     receive_.set_defaults(handler=run_receive)
 
 
@@ -189,8 +199,19 @@ def run_receive(args: argparse.Namespace) -> int:
     source: str | Path = sys.stdin.read() if args.token == "-" else Path(args.token)  # noqa: S105
     if isinstance(source, Path) and not source.exists():
         raise UsageError(f"no such token file: {source}")
-    with progress_bar("receiving") as bar:
-        result = receive(config, source, progress=lambda _stage, done, total: bar(done, total))
+    # A harness names the receipt's path in the environment of the receiver it drives.
+    receipt: Path | None = args.receipt or (
+        Path(os.environ[RECEIPT_ENV]) if os.environ.get(RECEIPT_ENV) else None
+    )
+    try:
+        with progress_bar("receiving") as bar:
+            result = receive(config, source, progress=lambda _stage, done, total: bar(done, total))
+    except CloudPDIError as exc:
+        if receipt is not None:
+            refusal_receipt(exc, token_id=None).write(receipt)
+        raise
+    if receipt is not None:
+        receipt_of(result).write(receipt)
     if args.json:
         print(result.to_json(), end="")
     else:

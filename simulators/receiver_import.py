@@ -78,6 +78,8 @@ class ReceivedInstance:
             reason=reason,
             dimse_status=dimse_status,
             support=self.support,
+            patient_id=self.identity.patient_id,
+            patient_issuer=self.identity.issuer,
         )
 
 

@@ -56,6 +56,9 @@ class InstanceOutcome:
     #: The PACS's C-STORE status, when it answered.
     dimse_status: int | None = None
     support: SupportVerdict = field(default_factory=lambda: SupportVerdict(None, ()))
+    #: Who the instance says the patient is (empty when it could not be read).
+    patient_id: str = ""
+    patient_issuer: str | None = None
 
     @property
     def imported(self) -> bool:

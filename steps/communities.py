@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from cloudpdi.config_actors import SecondCommunity
 from cloudpdi.errors import CloudPDIError
 from cloudpdi.repository import DocumentNotFound, RepositoryClient
 from cloudpdi.token import new_document_id
@@ -46,16 +47,23 @@ class OtherCommunity:
 
 
 @contextmanager
-def other_community(lab: Lab, folder: Path) -> Iterator[OtherCommunity]:
-    """Run the repository of :data:`OTHER_COMMUNITY`, where the receiving hospital has a key."""
+def other_community(
+    lab: Lab, folder: Path, standing: SecondCommunity | None = None
+) -> Iterator[OtherCommunity]:
+    """Run the repository of another community, where the receiving hospital has a key:
+    :data:`OTHER_COMMUNITY` on a free port, or the ``standing`` one a receiver under test
+    lists, on its port."""
     recorder = Recorder()
     config = RepositoryConfig(
         data_dir=folder,
         uploader_keys={lab.recipient.id: lab.recipient_key},
         recorder=recorder,
+        # A free port, unless a receiver under test lists this community at a fixed one.
+        port=0 if standing is None else standing.port,
     )
+    community_id = OTHER_COMMUNITY if standing is None else standing.id
     with RepositoryServer(config) as server:
-        yield OtherCommunity(OTHER_COMMUNITY, server.base_url, recorder)
+        yield OtherCommunity(community_id, server.base_url, recorder)
 
 
 def probe(lab: Lab, community: OtherCommunity) -> None:

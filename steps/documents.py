@@ -19,6 +19,7 @@ import numpy as np
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
+from cloudpdi.receipt import Receipt
 from cloudpdi.sources import is_part10_file
 from cloudpdi.support import SupportKind
 from fixtures.dataset import DEFAULT_PATIENT, StudySpec, make_study, study_from_dataset
@@ -28,7 +29,6 @@ from fixtures.prescription import write_prescription
 from fixtures.support_images import SUPPORT_SERIES_DESCRIPTION, generate_support_image
 from harness.lab import Lab
 from simulators.pacs_store import SUCCESS
-from simulators.receiver_report import ReceiveResult
 from steps.errors import StepError
 from steps.referral import Referral, person_name
 
@@ -217,8 +217,8 @@ def unmarked(made: Mapping[str, Path], held: Mapping[str, Path]) -> list[str]:
     return problems
 
 
-def listed_support_images(lab: Lab, result: ReceiveResult) -> list[str]:
-    """The receive report's entries that tell which images are the AI support images sent.
+def listed_support_images(lab: Lab, receipt: Receipt) -> list[str]:
+    """The receipt's entries that tell which images are the AI support images sent.
 
     Every AI support image the sending hospital held must be listed as one, and no other
     image of the study: a report that lists none, misses one or lists an original tells
@@ -227,12 +227,12 @@ def listed_support_images(lab: Lab, result: ReceiveResult) -> list[str]:
     made = made_support_images(lab)
     if not made:
         raise StepError("the sending hospital held no AI support image to be told about")
-    listed = {i.sop_instance_uid: i for i in result.instances if i.support.kind is SupportKind.AI}
+    listed = {i.sop_instance_uid: i for i in receipt.support_images if i.kind == SupportKind.AI}
     missing = sorted(set(made) - set(listed))
     assert not missing, (
-        f"the receive report does not list {len(missing)} of the {len(made)} AI support "
+        f"the receipt does not list {len(missing)} of the {len(made)} AI support "
         f"images as such: {', '.join(missing)}"
     )
     originals = sorted(set(listed) - set(made))
-    assert not originals, f"the receive report lists original images as AI support: {originals}"
-    return [f"{listed[uid].path}: {', '.join(listed[uid].support.reasons)}" for uid in made]
+    assert not originals, f"the receipt lists original images as AI support: {originals}"
+    return [f"{listed[uid].path}: {', '.join(listed[uid].reasons)}" for uid in made]

@@ -9,12 +9,15 @@ is the Then steps' job, so a refusal makes a check fail instead of stopping the 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cloudpdi.config_actors import Hook, ReceiverSut
 from cloudpdi.errors import CloudPDIError
+from cloudpdi.receipt import Receipt
 from cloudpdi.token import Token
 from cloudpdi.token_input import SealKeys, read_token_file
 from harness.drive import take
@@ -22,13 +25,23 @@ from harness.lab import ActorUnderTest, Lab
 from reports import EvidenceKind
 from simulators.delivery import FolderDelivery
 from simulators.receiver import ReceiveResult, receive
+from simulators.receiver_receipt import receipt_of, refusal_receipt
 from simulators.sender import SendResult, send
 from steps.evidence import EvidenceLog
+from steps.receipts import NO_RECEIPT_SETTING, receipt_path, take_receipt
 from steps.referral import Referral
-from steps.sut import receive_by_sut, receiver_under_test, send_by_sut, sender_under_test
+from steps.sut import (
+    RECEIVER_UNDER_TEST,
+    receive_by_sut,
+    receiver_under_test,
+    send_by_sut,
+    sender_under_test,
+)
 
 #: The receiving hospital's token inbox, inside the scenario's lab folder.
 TOKEN_INBOX = "token-inbox"  # noqa: S105 - a folder name, not a password
+#: Where a receiver under test writes its receipts, inside the scenario's lab folder.
+RECEIPTS = "receipts"
 SENDING = "sending hospital"
 RECEIVING = "receiving hospital"
 #: Fields of an actor's configuration a scenario changes, by name.
@@ -52,8 +65,12 @@ class Exchange:
     handed: Path | None = None
     token: Token | None = None
     received: ReceiveResult | None = None
-    #: Why the receiving hospital refused the transfer, when it did.
-    refusal: CloudPDIError | None = None
+    #: What the receiving hospital's user was told (its receipt, a refusal's reason too), and
+    #: why there is none: ``unseen`` when a receiver under test shows none (NOT RUN),
+    #: ``missing`` when it should have.
+    receipt: Receipt | None = None
+    receipt_unseen: str = ""
+    receipt_missing: str = ""
     #: Whether a receiving hospital under test took the transfer (None: it is simulated).
     taken_by_sut: bool | None = None
     #: How many requests the repository had answered when the token was handed over.
@@ -76,6 +93,20 @@ class Exchange:
         if self.received is None:
             raise AssertionError(f"the receiving hospital received nothing: {self._why()}")
         return self.received
+
+    def require_receipt(self) -> Receipt:
+        """Return the receipt of what the receiving hospital's user was told.
+
+        NOT RUN when a receiver under test shows no receipt; the check fails when there is
+        none to judge (it received nothing, or its receipt is missing, unreadable or leaks).
+        """
+        if self.receipt_unseen:
+            raise ActorUnderTest(self.receipt_unseen)
+        if self.receipt is None:
+            raise AssertionError(
+                f"the receiving hospital shows no receipt: {self.receipt_missing or self._why()}"
+            )
+        return self.receipt
 
     def _why(self) -> str:
         return "; ".join(self.problems) or "no reason given"
@@ -141,19 +172,39 @@ def receive_handed(
     sut = receiver_under_test(lab)
     if sut is not None:
         if exchange.handed is not None and exchange.token is not None:
-            exchange.taken_by_sut = receive_by_sut(lab, sut, exchange, changes or {}, evidence)
-            if not exchange.taken_by_sut:
-                exchange.problems.append("the receiving hospital did not take the transfer")
+            _receive_by_sut(lab, sut, exchange, changes or {}, evidence)
         return
     # Handed over even when the harness cannot read it: refusing it is the receiver's job.
     if exchange.handed is not None:
         try:
             exchange.received = receive(lab.receiver_config(**(changes or {})), exchange.handed)
         except CloudPDIError as exc:
-            exchange.refusal = exc
             exchange.problems.append(f"the receiving hospital refused the transfer: {exc}")
+            token_id = None if exchange.token is None else exchange.token.token_id
+            exchange.receipt = refusal_receipt(exc, token_id)
     if exchange.received is not None:
         evidence.add_validation(exchange.received.validation, RECEIVING, "the received file set")
+        exchange.receipt = receipt_of(exchange.received)
+
+
+def _receive_by_sut(
+    lab: Lab, sut: ReceiverSut, exchange: Exchange, changes: Changes, evidence: EvidenceLog
+) -> None:
+    """Hand the token to the receiver under test, and take its receipt if it writes one."""
+    receipt = receipt_path(lab.root / RECEIPTS) if sut.receipt else None
+    if receipt is None:
+        exchange.receipt_unseen = NO_RECEIPT_SETTING
+    since = time.time()
+    exchange.taken_by_sut = receive_by_sut(lab, sut, exchange, changes, evidence, receipt)
+    if not exchange.taken_by_sut:
+        exchange.problems.append("the receiving hospital did not take the transfer")
+    if receipt is not None:
+        # A hook has written its receipt when it exits; an operator saves it within the wait.
+        left = 0.0 if isinstance(sut.token_delivery, Hook) else sut.wait_timeout
+        left = max(0.0, left - (time.time() - since))
+        exchange.receipt, exchange.receipt_missing = take_receipt(
+            receipt, since, left, exchange.token, RECEIVER_UNDER_TEST, evidence
+        )
 
 
 def _learn_token(lab: Lab, token_file: Path, evidence: EvidenceLog) -> Token | None:

@@ -17,13 +17,12 @@ from pathlib import Path
 
 from pydicom import dcmread
 
+from cloudpdi.receipt import Receipt
 from cloudpdi.reconcile import ReconcileConfig, ReconcileMode
 from fixtures.dataset import DEFAULT_PATIENT, derive_uid
 from fixtures.studies import generate_study
 from harness.lab import LOCAL_ISSUER, Lab
 from simulators.pacs_store import SUCCESS
-from simulators.receiver import ReceiveResult
-from simulators.receiver_import import NEEDS_MATCHING
 from steps.errors import StepError
 from steps.referral import person_name
 
@@ -84,10 +83,9 @@ def put_on_record(lab: Lab, patients: Sequence[LocalPatient], folder: Path, seed
             raise StepError(f"the receiving PACS refused a patient record: {refused[0]}")
 
 
-def needs_matching(lab: Lab, result: ReceiveResult) -> list[str]:
-    """The receive report's entries of images kept back until someone matches their patient."""
+def needs_matching(lab: Lab, receipt: Receipt) -> list[str]:
+    """The receipt's patients whose images are kept back until someone matches them."""
     return [
-        f"{instance.path}: {instance.reason}"
-        for instance in result.not_imported
-        if instance.reason.startswith(NEEDS_MATCHING)
+        f"patient {patient.patient_id}: {', '.join(patient.instances)}"
+        for patient in receipt.patients_to_match
     ]

@@ -190,12 +190,14 @@ def receive_by_sut(
     exchange: Exchange,
     changes: Mapping[str, Any],
     evidence: EvidenceLog,
+    receipt: Path | None = None,
 ) -> bool:
     """Hand the token file to the receiver under test; return whether it took the transfer.
 
     A hook takes it when it exits 0. An operator answers whether the product refused it; when
     it did not, it took the transfer once the destination PACS holds as many instances as the
-    token announces, within the wait timeout.
+    token announces, within the wait timeout. With ``receipt``, the receiver is told to write
+    its receipt there (``CLOUDPDI_RECEIPT``; an operator is asked to save it there).
     """
     untold = sorted(set(changes) - STANDING_RECEIVER_SETUP)
     if untold:
@@ -210,8 +212,10 @@ def receive_by_sut(
             "DESTINATION_PACS": str(lab.destination.peer),
             "REPOSITORY_URL": lab.repository_url,
             "COMMUNITY_ID": lab.community_id,
+            "RECEIPT": None if receipt is None else str(receipt),
         }
     )
+    saving = "" if receipt is None else f", and save its receipt to {receipt}"
     # The receiving PACS may hold the hospital's own patient records already.
     held_before = len(lab.destination.instances())
     triggered = pull(
@@ -219,7 +223,7 @@ def receive_by_sut(
         variables,
         arguments=[str(exchange.handed)],
         prompt=f"Receive the token in {exchange.handed}{_printed_forms(exchange)} from the "
-        f"repository {lab.repository_url} into {lab.destination.peer}",
+        f"repository {lab.repository_url} into {lab.destination.peer}{saving}",
         wait=sut.wait_timeout,
     )
     _record(evidence, RECEIVER_UNDER_TEST, triggered)

@@ -46,6 +46,7 @@ mode = "sut"
 """
 TRIGGER = '[sender.trigger]\nkind = "hook"\nargv = ["send"]\n'
 INBOX = '[sender.token_inbox]\nkind = "folder"\npath = "inbox"\n'
+RECEIVER_SUT = "[receiver]\nmode = 'sut'\ntoken_delivery = { kind = 'operator' }\n"
 REPOSITORY_SUT = """
 [[sut]]
 vendor = "Sakura"
@@ -111,6 +112,7 @@ def test_examples_read_every_kind_of_setting() -> None:
     assert isinstance(receiver, ReceiverSut)
     assert isinstance(receiver.token_delivery, Operator)
     assert receiver.wait_timeout == 1200  # from [run.timeouts] wait
+    assert receiver.receipt
     repository = by_name["run-vendor-repository.toml"].repository
     assert isinstance(repository, RepositorySut)
     assert repository.tls.client_key is not None
@@ -189,6 +191,31 @@ def test_unknown_actor_name_is_refused() -> None:
             "client_key go together",
         ),
         (SENDER_SUT + INBOX, "sender.trigger", "is required"),
+        (
+            "[receiver]\nmode = 'sut'\nreceipt = 'yes'\ntoken_delivery = { kind = 'operator' }",
+            "receiver.receipt",
+            "true or false",
+        ),
+        (
+            RECEIVER_SUT + "[receiver.second_community]\nid = 'a b'\nport = 8601",
+            "receiver.second_community.id",
+            "holds no spaces",
+        ),
+        (
+            RECEIVER_SUT + "[receiver.second_community]\nid = 'jp.x'\nport = 0",
+            "receiver.second_community.port",
+            "from 1 to 65535",
+        ),
+        (
+            RECEIVER_SUT + "[receiver.second_community]\nid = 'jp.cloudpdi.test'\nport = 8601",
+            "receiver.second_community.id",
+            "the run's own community",
+        ),
+        (
+            RECEIVER_SUT + "[receiver.second_community]\nid = 'jp.x'",
+            "receiver.second_community.port",
+            "is required",
+        ),
         (SENDER_SUT + TRIGGER, "sender.token_inbox", "is required"),
         (SENDER_SUT + "trigger = { kind = 'shell' }\n" + INBOX, "sender.trigger.kind", "'hook'"),
         (SENDER_SUT + "trigger = { kind = 'hook' }\n" + INBOX, "sender.trigger.argv", "required"),

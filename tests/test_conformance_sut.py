@@ -61,6 +61,24 @@ SHORT_WAIT = "wait_timeout = 10\n"
 #: slip) and is told (pseudonyms, web content): 4 forms of the token, 1 pseudonym, the web
 #: content (with its 2 controls, broken file sets the harness makes).
 SHOWN_BY_THE_SENDER = {"HIT-FMT-01": 4, "HIT-PSEUD-01": 1, "PDI-WEB-01": 3}
+#: The receiver's cases judged on its receipt (what its user is told): refusals (expired
+#: token, document gone, 6 damaged downloads), instances not read (2), patients to match (3),
+#: support images, documents handed over (5), and what it keeps but never runs (2).
+SHOWN_BY_THE_RECEIVER = (
+    "cross/expiry_revocation.feature::The receiver refuses an expired token",
+    "cross/expiry_revocation.feature::The receiver reports a document the repository no longer",
+    "cross/non_image_content.feature::The receiver ",
+    "cross/patient_reconciliation.feature::A patient the receiver cannot match",
+    "cross/support_images.feature::The receiver keeps the signs and lists support images apart",
+    "receiver/import.feature::A download ",
+    "receiver/import.feature::An instance the receiver cannot read",
+    "receiver/import.feature::The receiver runs nothing from the file set",
+)
+RECEIPT_CASES = 21
+#: The receiver's case that needs a second community in its directory.
+SECOND_COMMUNITY_CASE = "The receiver asks the repository of the token's community"
+#: A few of those cases: a refusal, the support images and the documents handed over.
+RECEIPT_TAGS = "@actor:receiver and (@CPDI-RET-01 or @CPDI-SUPP-01 or @CPDI-CONT-02)"
 
 
 def claims(actor: str) -> str:
@@ -387,10 +405,15 @@ def test_without_a_slip_folder_the_printed_forms_are_not_run_naming_the_setting(
     assert all(s.startswith("NOT_RUN") and "[sender.slip]" in s for s in statuses), statuses
 
 
-def test_a_receiver_under_test_driven_by_a_hook_completes_a_run(
-    tmp_path: Path, keys: dict[str, Path]
-) -> None:
-    repository_port, pacs_port = free_port(), free_port()
+def receiver_run(
+    tmp_path: Path, keys: dict[str, Path], *, receipt: bool = True, hook: list[str] | None = None
+) -> Path:
+    """The run configuration of ``cloudpdi receive`` as the receiver's hook (behind the
+    ``hook`` command, if given); with ``receipt`` it says the receiver writes receipts and
+    lists a second community (set up once, its repository served by the harness)."""
+    repository_port, pacs_port, second_port = free_port(), free_port(), free_port()
+    second = f'[receiver.second_community]\nid = "jp.cloudpdi.second"\nport = {second_port}\n\n'
+
     receiver_toml = write_private(
         tmp_path / "receiver.toml",
         f'output_dir = "received"\n'
@@ -399,17 +422,20 @@ def test_a_receiver_under_test_driven_by_a_hook_completes_a_run(
         f"recipient_key = {toml(keys['recipient'].read_text())}\n\n"
         f"[facility]\nid = {toml(DEFAULT_RECIPIENT.id)}\nname = {toml(DEFAULT_RECIPIENT.name)}\n\n"
         f"[communities]\n{toml(DEFAULT_COMMUNITY)} = "
-        f'"http://127.0.0.1:{repository_port}"\n\n'
+        f'"http://127.0.0.1:{repository_port}"\n'
+        f'"jp.cloudpdi.second" = "http://127.0.0.1:{second_port}"\n\n'
         f"[trusted_issuers]\n{toml(DEFAULT_ISSUER.id)} = {toml(str(keys['issuer_public']))}\n\n"
         f'[reconciliation]\nmode = "query"\nlocal_issuer = {toml(LOCAL_ISSUER)}\n',
     )
-    argv = [*CLOUDPDI, "receive", "--config", str(receiver_toml)]
-    config = write_private(
+    # `cloudpdi receive` writes its receipt to the path the harness names in CLOUDPDI_RECEIPT.
+    argv = [*(hook or []), *CLOUDPDI, "receive", "--config", str(receiver_toml)]
+    return write_private(
         tmp_path / "run.toml",
         header("receiver", "cloudpdi reference receiver behind a hook")
-        + '[receiver]\nmode = "sut"\nwait_timeout = 120\n\n'
+        + f'[receiver]\nmode = "sut"\nwait_timeout = 120\nreceipt = {str(receipt).lower()}\n\n'
         f'[receiver.token_delivery]\nkind = "hook"\nargv = {json.dumps(argv)}\ntimeout = 120\n\n'
-        f"[repository]\nport = {repository_port}\n\n"
+        + (second if receipt else "")
+        + f"[repository]\nport = {repository_port}\n\n"
         f'[destination_pacs]\nae_title = "DEST_PACS"\nport = {pacs_port}\n\n'
         f"[facilities.issuer]\nprivate_key = {toml(str(keys['issuer']))}\n"
         f"public_key = {toml(str(keys['issuer_public']))}\n\n"
@@ -417,4 +443,59 @@ def test_a_receiver_under_test_driven_by_a_hook_completes_a_run(
         f"public_key = {toml(str(keys['receiver_public']))}\n"
         f"bearer_key = {{ file = {toml(str(keys['recipient']))} }}\n",
     )
-    judge(*run_actor(config, "receiver"))
+
+
+def shown_by_the_receiver(tests: list[dict[str, Any]]) -> dict[str, str]:
+    """The status of each case judged on the receiver's receipt, with the reason it was NOT RUN
+    or what its failed step says, by case."""
+    return {
+        test["id"]: f"{test['status']} {test.get('reason', '')}"
+        + "; ".join(step["message"] for step in test["steps"] if step["status"] == "FAILED")
+        for test in tests
+        if test["id"].startswith(SHOWN_BY_THE_RECEIVER)
+    }
+
+
+def test_a_receiver_under_test_driven_by_a_hook_completes_a_run(
+    tmp_path: Path, keys: dict[str, Path]
+) -> None:
+    code, tests, output = run_actor(receiver_run(tmp_path, keys), "receiver")
+    statuses = judge(code, tests, output)
+    shown = shown_by_the_receiver(tests)
+    assert len(shown) == RECEIPT_CASES, shown
+    assert all(status.startswith("PASSED") for status in shown.values()), shown
+    assert statuses["NOT_RUN"] == 0, output[-3000:]
+
+
+def test_a_receiver_without_receipt_or_second_community_is_not_run_naming_the_setting(
+    tmp_path: Path, keys: dict[str, Path]
+) -> None:
+    config = receiver_run(tmp_path, keys, receipt=False)
+    code, tests, output = run_actor(config, "receiver", f"{RECEIPT_TAGS} or @CPDI-TOK-02")
+    judge(code, tests, output)
+    shown = shown_by_the_receiver(tests)
+    assert shown, output[-3000:]
+    assert all(s.startswith("NOT_RUN") and "[receiver] receipt" in s for s in shown.values()), shown
+    # Nor, without a second community set up once, the case that needs one.
+    (second,) = [t for t in tests if t["id"].endswith(SECOND_COMMUNITY_CASE)]
+    assert second["status"] == "NOT_RUN", second
+    assert "[receiver.second_community]" in second["reason"], second
+
+
+def test_a_receiver_whose_receipt_tells_the_wrong_thing_fails_those_cases(
+    tmp_path: Path, keys: dict[str, Path]
+) -> None:
+    hook = [sys.executable, str(ROOT / "tests" / "receipt_liar.py")]
+    config = receiver_run(tmp_path, keys, hook=hook)
+    _, tests, output = run_actor(config, "receiver", RECEIPT_TAGS)
+    shown = shown_by_the_receiver(tests)
+    # It says a refused transfer was imported, lists no support image, and hands over each
+    # document with a byte added (its receipt's digests agree with the altered bytes).
+    for case, message in (
+        ("cross/expiry_revocation.feature::The receiver refuses an expired token", "token-expired"),
+        ("cross/support_images.feature::The receiver keeps the signs", "does not list"),
+        ("cross/non_image_content.feature::The receiver hands", "was not given"),
+    ):
+        told = [status for name, status in shown.items() if name.startswith(case)]
+        assert told, output[-3000:]
+        assert all(s.startswith("FAILED") and message in s for s in told), (case, told)

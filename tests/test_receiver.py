@@ -21,6 +21,7 @@ from cloudpdi.envelope import SCHEME_ID, encrypt_stream
 from cloudpdi.envelope_base import EnvelopeAuthenticationError, EnvelopeFormatError
 from cloudpdi.package import pack
 from cloudpdi.pdi_rules import validate_file_set
+from cloudpdi.receipt import ReceiptOutcome, RefusalReason, parse_receipt
 from cloudpdi.reconcile import ReconcileConfig, ReconcileMode
 from cloudpdi.repository import DigestMismatch, RepositoryAuthError, RepositoryClient
 from cloudpdi.seal import generate_facility_key, public_key_pem, save_private_key, seal_token
@@ -52,6 +53,7 @@ from simulators.receiver import (
     receive,
 )
 from simulators.receiver_import import NEEDS_MATCHING
+from simulators.receiver_receipt import receipt_of
 from simulators.receiver_report import InstanceStatus
 from simulators.repository import Recorder, RepositoryConfig, RepositoryServer
 from tests.secrecy import secret_forms
@@ -262,6 +264,18 @@ def test_no_pacs_mode_writes_the_validated_file_set_with_the_letter(
     assert validate_file_set(result.file_set).ok
     assert result.reconciliations == ()
     assert not (tmp_path / "received" / ".work" / token.token_id).exists()
+    # Its receipt hands the letter over by its digest and keeps the file set's other files.
+    receipt = parse_receipt(receipt_of(result).to_json())
+    assert receipt.outcome is ReceiptOutcome.IMPORTED
+    assert receipt.folder == str(result.file_set)
+    documents = {d.name: d for d in receipt.documents}
+    assert {name: d.media_type for name, d in documents.items()} == {
+        "DOCUMENT/REFERRAL.JSN": "application/fhir+json",
+        "DOCUMENT/REFERRAL.PDF": "application/pdf",
+    }
+    assert documents["DOCUMENT/REFERRAL.PDF"].sha256 == sha256(demo.referral_pdf)
+    assert "DICOMDIR" in {kept.name for kept in receipt.kept_files}
+    assert not {kept.name for kept in receipt.kept_files} & {i.path for i in result.instances}
 
 
 def test_an_expired_token_is_refused_before_any_download(
@@ -409,6 +423,10 @@ def test_validation_errors_refuse_the_import_and_report_the_findings(
     assert (result.file_set / "DICOMDIR").is_file()
     summary = result.summary()
     assert summary["outcome"] == "refused"
+    receipt = receipt_of(result)
+    assert receipt.refusal is not None
+    assert receipt.refusal.reason is RefusalReason.FILE_SET_INVALID
+    assert receipt.documents == ()
     assert summary["validation"]["errors"][0]["requirement"] == "PDI-DIR-03"
 
 
@@ -563,6 +581,9 @@ def test_an_unmatched_patient_is_refused_and_the_others_imported(
     assert all(i.reason.startswith(NEEDS_MATCHING) for i in result.not_imported)
     assert "EXT-42" not in json.dumps([i.reason for i in result.not_imported])
     assert pacs.count == len(demo.dicom_files)
+    (waiting,) = receipt_of(result).patients_to_match
+    assert waiting.patient_id == "EXT-42"
+    assert set(waiting.instances) == {i.path for i in result.not_imported}
 
 
 def test_unmatched_patients_may_be_kept_under_their_original_id(

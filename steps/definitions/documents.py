@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from pytest_bdd import given, parsers, then
 
+from cloudpdi.receipt import ReceiptOutcome
 from harness.lab import Lab
 from reports import EvidenceKind
-from simulators.receiver_report import Outcome
 from steps.documents import (
     AI_SUPPORT_IMAGES,
     SIGNS,
@@ -35,6 +35,7 @@ from steps.envelope import JUDGE, Envelope, Envelopes, images, open_once
 from steps.errors import StepError
 from steps.evidence import EvidenceLog
 from steps.exchange import RECEIVING, Exchange
+from steps.receipts import kept_files
 from steps.referral import Referral
 
 
@@ -146,21 +147,18 @@ def the_receiving_hospital_is_given(
     what: str, exchange: Exchange, carried: Carried, evidence: EvidenceLog
 ) -> None:
     document = carried.document(what)
-    result = exchange.require_received()
-    # What it is given: the documents its receive report lists, in the file set it kept.
-    given = [result.file_set / entry.path for entry in result.documents]
-    found = [
-        path.relative_to(result.file_set).as_posix()
-        for path in _holding([p for p in given if p.is_file()], document)
-    ]
-    _record_search(
-        evidence, RECEIVING, f"the {len(given)} documents its receive report lists", document, found
-    )
-    assert found, f"the receiving hospital was not given {what} unchanged: its report lists " + (
-        ", ".join(entry.path for entry in result.documents) or "no document"
-    )
+    receipt = exchange.require_receipt()
     # A file set refused whole is kept aside for inspection, not handed to the hospital.
-    assert result.outcome is not Outcome.REFUSED, f"the receiving hospital refused {what}"
+    assert receipt.outcome is ReceiptOutcome.IMPORTED, f"the receiving hospital refused {what}"
+    # What it is given: the documents its receipt lists, as the folder it names holds them.
+    given = kept_files(receipt, receipt.documents)
+    found = [name for name, path in given.items() if _holding([path], document)]
+    _record_search(
+        evidence, RECEIVING, f"the {len(given)} documents its receipt lists", document, found
+    )
+    assert found, f"the receiving hospital was not given {what} unchanged: its receipt lists " + (
+        ", ".join(given) or "no document"
+    )
 
 
 def _judge_marks(

@@ -16,7 +16,7 @@ import pytest
 from pytest_bdd import given, parsers, then
 
 from cloudpdi.media import MEDIA_PROFILES
-from harness.lab import Lab
+from harness.lab import ActorUnderTest, Lab
 from reports import EvidenceKind
 from steps.communities import UNKNOWN_COMMUNITY, OtherCommunity, other_community, probe
 from steps.errors import StepError
@@ -24,6 +24,7 @@ from steps.evidence import EvidenceLog
 from steps.exchange import RECEIVING, SENDING, Exchange
 from steps.importing import compare_study, study_images
 from steps.referral import Referral
+from steps.sut import receiver_under_test
 
 #: Communities a receiving hospital's directory lists in a scenario: the token's and one other.
 DIRECTORY_SIZE = 2
@@ -31,8 +32,19 @@ DIRECTORY_SIZE = 2
 
 @pytest.fixture
 def neighbour(lab: Lab, tmp_path: Path) -> Iterator[OtherCommunity]:
-    """The repository of another community the receiving hospital belongs to (started on use)."""
-    with other_community(lab, tmp_path / "other-community") as community:
+    """The repository of another community the receiving hospital belongs to (started on use).
+
+    A receiver under test is not re-configured per scenario: it lists the second community
+    of its standing set-up (``[receiver.second_community]``), whose repository runs here.
+    """
+    sut = receiver_under_test(lab)
+    standing = None if sut is None else sut.second_community
+    if sut is not None and standing is None:
+        raise ActorUnderTest(
+            "a receiver under test is not told a community directory per scenario, and the "
+            "run configuration names no second community it lists ([receiver.second_community])"
+        )
+    with other_community(lab, tmp_path / "other-community", standing) as community:
         yield community
 
 
@@ -51,7 +63,9 @@ def the_community_directory_lists(
         raise StepError(f"a community directory of {count} communities is not defined")
     directory = dict(lab.receiver_config(**receiving).community_directory)
     directory[neighbour.community_id] = neighbour.url
-    receiving["community_directory"] = directory
+    # A receiver under test lists it already (its standing set-up); a simulated one is told.
+    if receiver_under_test(lab) is None:
+        receiving["community_directory"] = directory
     probe(lab, neighbour)
     evidence.record(
         EvidenceKind.HTTP,

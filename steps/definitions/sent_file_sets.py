@@ -17,7 +17,7 @@ import pytest
 from pytest_bdd import given, parsers, then
 
 from cloudpdi.dicomdir import DICOMDIR_NAME
-from harness.lab import ActorUnderTest, Lab
+from harness.lab import Lab
 from reports import EvidenceKind
 from simulators.sender_faults import FileSetEditor
 from steps.errors import StepError
@@ -29,8 +29,10 @@ from steps.file_set_makers import (
     broken_by,
     broken_case,
     made_by_media_tool,
+    payload_content,
     payload_for,
 )
+from steps.receipts import kept_files
 
 #: Who may make the file set the sending hospital sends, and the editor that makes it so
 #: (None: the sender's own file set, as built).
@@ -98,33 +100,33 @@ def nothing_was_run(
     payload = file_set_payload
     if payload is None:
         raise StepError("the file set holds nothing that would start by itself")
-    if exchange.taken_by_sut is not None:
-        raise ActorUnderTest(
-            "what a receiving hospital under test keeps of a file set is its own: nothing shows "
-            "that the content that would start by itself reached it"
-        )
-    received = exchange.received
-    if received is None:
+    # What shows the content reached it: its receipt lists it among the files it keeps.
+    receipt = exchange.require_receipt()
+    listed = {kept.name: kept for kept in receipt.kept()}
+    unlisted = sorted(set(payload.files) - set(listed))
+    if unlisted:
         pytest.skip(
-            "the receiving hospital kept no file set, so nothing shows that the content that "
-            f"would start by itself reached it: {'; '.join(exchange.problems)}"
+            f"the receiving hospital's receipt does not list {', '.join(unlisted)} among the "
+            f"files it keeps, so nothing shows the content that would start by itself reached "
+            f"it: {'; '.join(exchange.problems) or receipt.outcome}"
         )
-    held = {name: received.file_set / name for name in payload.files}
-    present = {name: path.read_bytes() for name, path in held.items() if path.is_file()}
+    held = kept_files(receipt, [listed[name] for name in payload.files])
+    present = {name: path.read_bytes() for name, path in held.items()}
     evidence.record(
         EvidenceKind.FILE,
         actor=RECEIVING,
-        summary=f"holds {', '.join(present) or 'none'} of {', '.join(payload.files)} in the "
-        f"file set it received; the marker a run leaves is "
-        + ("there" if payload.marker.exists() else "absent"),
+        summary=f"keeps {', '.join(present)} of the file set it received, as its receipt lists "
+        "them; the marker a run leaves is " + ("there" if payload.marker.exists() else "absent"),
         sizes={name: len(data) for name, data in present.items()},
         digests={name: hashlib.sha256(data).hexdigest() for name, data in present.items()},
     )
-    if set(present) != set(payload.files):
+    changed = sorted(
+        name for name, data in present.items() if data != payload_content(name, payload.marker)
+    )
+    if changed:
         pytest.skip(
-            "the file set the receiving hospital kept lacks "
-            f"{', '.join(sorted(set(payload.files) - set(present)))}: nothing shows it could "
-            "have been run"
+            f"the receiving hospital keeps {', '.join(changed)} other than sent: nothing shows "
+            "the content that would start by itself reached it"
         )
     assert not payload.marker.exists(), (
         f"content of the file set was run at the receiving hospital: it left {payload.marker.name}"
