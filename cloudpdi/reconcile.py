@@ -1,8 +1,9 @@
 """Reconcile the patient identity of received instances to local values (PDI-IMP-01).
 
 An importer gives instances from another hospital the local Patient ID, found in a configured
-mapping or by a C-FIND on the local PACS with Patient's Name and Birth Date, and keeps the
-original Patient ID and Issuer of Patient ID in Other Patient IDs Sequence (PS3.3 C.7.1.1).
+mapping or by a C-FIND on the local PACS (everyone born on the patient's Birth Date, whose
+names are then compared here), and keeps the original Patient ID and Issuer of Patient ID in
+Other Patient IDs Sequence (PS3.3 C.7.1.1).
 
 Only the header is touched: the elements up to group 0010 are decoded and encoded again in
 the file's own transfer syntax, and everything after them (study, series and equipment
@@ -29,6 +30,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from cloudpdi.dicomfile import DICM_PREFIX, MAX_HEADER_BYTES, PREAMBLE_LENGTH
 from cloudpdi.dimse import DEFAULT_CALLING_AE, DicomPeer, DimseError, find
+from cloudpdi.dimse_query import UTF8_CHARACTER_SET
 from cloudpdi.errors import CloudPDIError
 
 #: Patient ID (0010,0020) is LO: at most 64 characters (PS3.5 6.2).
@@ -37,6 +39,10 @@ MAX_PATIENT_ID_LENGTH = 64
 TYPE_OF_PATIENT_ID = "TEXT"
 #: The last group read and rewritten: the Patient module lives in group 0010.
 PATIENT_GROUP = 0x0010
+#: A Date (DA) value is YYYYMMDD (PS3.5 6.2).
+DATE_LENGTH = len("YYYYMMDD")
+#: Characters of a Person Name key that match as wildcards in C-FIND (PS3.4 C.2.2.2.4).
+WILDCARDS = "*?"
 #: Bytes read first to find the end of the Patient module; more are read while it is not found.
 FIRST_READ = 64 * 1024
 # Group length of the patient group: retired, and wrong once the group changes.
@@ -210,29 +216,42 @@ class Reconciler:
         )
 
     def _query(self, identity: PatientIdentity) -> str:
-        """Ask the local PACS for the one patient with this name, birth date (and sex)."""
-        name = next((group.strip() for group in identity.name.split("=") if group.strip()), "")
+        """Ask the local PACS for the one patient with this name, birth date (and sex).
+
+        The PACS is asked for everyone born that day, and the name is compared here, on the
+        values pydicom decodes with each answer's own Specific Character Set. A PACS matches
+        a name in whatever way it chooses (PS3.4 C.2.2.2 leaves character sets to the SCP): some
+        compare bytes in the character set a record was stored in, so a name asked for in
+        UTF-8 would never find a record kept in ISO 2022 IR 87.
+        """
+        name = _components(next((g for g in identity.name.split("=") if g.strip()), ""))
         if not name or not identity.birth_date:
             raise UnmatchedPatientError("no Patient's Name and Birth Date to query with")
-        if "*" in name or "?" in name or "\\" in identity.birth_date:
+        if any(char in identity.name for char in WILDCARDS) or not _is_single_date(
+            identity.birth_date
+        ):
             raise UnmatchedPatientError("Patient's Name or Birth Date would match as a wildcard")
-        # Only the first component group is asked for: the ideographic and phonetic groups are
-        # often absent or written differently in the local record.
         keys: dict[str, object] = {
+            # Asked for in UTF-8: a PACS that converts answers to the query's character set
+            # (dcmqrscp does) can give every name; one that does not says its own.
+            "SpecificCharacterSet": UTF8_CHARACTER_SET,
             "PatientID": "",
             "IssuerOfPatientID": "",
-            "PatientName": name,
+            "PatientName": "",
             "PatientBirthDate": identity.birth_date,
             "PatientSex": "",
         }
         assert self._pacs is not None  # checked in __init__
         answers = find(self._pacs, "PATIENT", keys, "PATIENT", calling_ae=self._calling_ae)
+        # Only the first component group received is compared, with any group on record: the
+        # ideographic and phonetic groups are often absent or written differently locally.
         # A record without sex or issuer may be the patient; one with others is someone else
         # (or, for the issuer, an earlier import kept under a foreign ID).
         found = {
             str(answer.get("PatientID") or "").strip()
             for answer in answers
-            if _agrees(identity.sex, answer.get("PatientSex"))
+            if name in _name_groups(answer.get("PatientName"))
+            and _agrees(identity.sex, answer.get("PatientSex"))
             and _agrees(self.config.local_issuer, answer.get("IssuerOfPatientID"))
         } - {""}
         if not found:
@@ -246,6 +265,28 @@ class Reconciler:
             return check_patient_id(local, "the local PACS's Patient ID")
         except ValueError as exc:
             raise UnmatchedPatientError(str(exc)) from None
+
+
+def _components(group: str) -> tuple[str, ...]:
+    """The components of one Person Name group, compared as people read them.
+
+    Surrounding spaces and trailing empty components carry no meaning (PS3.5 6.2.1), and
+    case is ignored, as PS3.4 C.2.2.2.1 allows for names.
+    """
+    components = [component.strip().casefold() for component in group.split("^")]
+    while components and not components[-1]:
+        components.pop()
+    return tuple(components)
+
+
+def _name_groups(value: object) -> set[tuple[str, ...]]:
+    """The non-empty component groups of a decoded Person Name."""
+    return {_components(group) for group in str(value or "").split("=")} - {()}
+
+
+def _is_single_date(value: str) -> bool:
+    """Tell whether a DA value names one day (no range, list or wildcard)."""
+    return len(value) == DATE_LENGTH and value.isdigit()
 
 
 def _agrees(ours: str | None, theirs: object) -> bool:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from collections.abc import Callable, Iterator
+import io
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pydicom
 import pytest
 from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset
+from pydicom.filewriter import write_dataset
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
@@ -235,21 +240,37 @@ def test_query_needs_a_pacs() -> None:
 
 
 # Local patients: the Japanese patient under a local ID (only the alphabetic name group is
-# recorded), and two namesakes born the same day (one of each sex).
+# recorded), two namesakes born the same day (one of each sex), and patients named in kanji
+# only, kept in ISO 2022 IR 87 or in UTF-8, each born the same day as someone else.
 KNOWN = PatientSpec("L-000777", "YAMADA^HANAKO", JAPANESE_PATIENT.birth_date, "F")
 TWIN_F = PatientSpec("L-1", "SATO^AKI", "19900101", "F")
 TWIN_M = PatientSpec("L-2", "SATO^AKI", "19900101", "M")
 TWIN_F2 = PatientSpec("L-3", "SUZUKI^REN", "19910101", "")
 TWIN_F3 = PatientSpec("L-4", "SUZUKI^REN", "19910101", "")
+KANJI_IR87 = PatientSpec("L-5", "=山田^太郎", "19650412", "M")
+KANJI_SAME_DAY = PatientSpec("L-6", "=山田^次郎", "19650412", "M")
+KANJI_UTF8 = PatientSpec("L-7", "=田中^一郎", "19650413", "M")
+KANJI_UTF8_SAME_DAY = PatientSpec("L-8", "=田中^二郎", "19650413", "M")
+#: Specific Character Set of names in kanji: ISO 2022 with JIS X 0208 (PS3.3 C.12.1.1.2).
+ISO_2022_IR_87 = ["ISO 2022 IR 6", "ISO 2022 IR 87"]
+UTF8 = "ISO_IR 192"
+
+
+def in_utf8(ds: Dataset) -> None:
+    ds.SpecificCharacterSet = UTF8
 
 
 @pytest.fixture(scope="module")
 def local_pacs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PacsSimulator]:
     root = tmp_path_factory.mktemp("local-pacs")
+    patients = [KNOWN, TWIN_F, TWIN_M, TWIN_F2, TWIN_F3, KANJI_IR87, KANJI_SAME_DAY]
     load = [
         series_files(root / f"src{number}", 1, seed=number, patient=patient)[0]
-        for number, patient in enumerate([KNOWN, TWIN_F, TWIN_M, TWIN_F2, TWIN_F3])
+        for number, patient in enumerate(patients)
     ]
+    for number, patient in enumerate([KANJI_UTF8, KANJI_UTF8_SAME_DAY], start=len(patients)):
+        kept = series_files(root / f"src{number}", 1, seed=number, patient=patient)[0]
+        load.append(rewritten(kept, root / f"utf8-{number}.dcm", in_utf8))
     with PacsSimulator(PacsConfig(storage_dir=root / "pacs", load=tuple(load))) as pacs:
         yield pacs
 
@@ -265,6 +286,74 @@ def test_query_finds_the_local_patient_by_name_and_birth_date(local_pacs: PacsSi
     assert found.method is ReconcileMode.QUERY
 
 
+@pytest.mark.parametrize(
+    ("received", "local_id"),
+    [
+        # Kept in ISO 2022 IR 87 and in UTF-8; received, as every name, decoded.
+        (PatientSpec("EXT-1", "=山田^太郎", "19650412", "M"), KANJI_IR87.patient_id),
+        (PatientSpec("EXT-2", "=田中^一郎", "19650413", "M"), KANJI_UTF8.patient_id),
+        # Only the first group received is compared, with any group on record.
+        (PatientSpec("EXT-3", "=田中^一郎=たなか^いちろう", "19650413", ""), KANJI_UTF8.patient_id),
+        # Case, spaces around components and trailing empty components do not count.
+        (PatientSpec("EXT-4", " Yamada ^Hanako^^", KNOWN.birth_date, "F"), KNOWN.patient_id),
+    ],
+)
+def test_query_matches_the_decoded_name_of_each_answer(
+    local_pacs: PacsSimulator, received: PatientSpec, local_id: str
+) -> None:
+    found = querying(local_pacs).resolve(identity(received))
+    assert found is not None and found.local_id == local_id
+
+
+def on_the_wire(patient: PatientSpec, charset: str | list[str]) -> Dataset:
+    """A C-FIND answer as it arrives: encoded in the record's own character set, undecoded."""
+    ds = Dataset()
+    ds.SpecificCharacterSet = charset
+    ds.PatientName, ds.PatientID = patient.name, patient.patient_id
+    ds.PatientBirthDate, ds.PatientSex = patient.birth_date, patient.sex
+    encoded = DicomBytesIO()
+    encoded.is_little_endian, encoded.is_implicit_VR = True, False
+    write_dataset(encoded, ds)
+    return read_dataset(io.BytesIO(encoded.getvalue()), False, True)
+
+
+def resolved_from(
+    monkeypatch: pytest.MonkeyPatch, answers: list[Dataset], received: PatientSpec
+) -> tuple[str, list[Mapping[str, object]]]:
+    """The local ID found when the local PACS gives ``answers``, and the keys it was asked."""
+    asked: list[Mapping[str, object]] = []
+
+    def answering(
+        _peer: DicomPeer, _level: str, keys: Mapping[str, object], *_: object, **__: object
+    ) -> list[Dataset]:
+        asked.append(keys)
+        return answers
+
+    monkeypatch.setattr(cloudpdi.reconcile, "find", answering)
+    reconciler = Reconciler(ReconcileConfig(mode=ReconcileMode.QUERY), pacs=DicomPeer("P", "h", 1))
+    found = reconciler.resolve(identity(received))
+    assert found is not None
+    return found.local_id, asked
+
+
+def test_query_asks_by_birth_date_and_compares_names_in_any_character_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    received = PatientSpec("EXT-1", "=山田^太郎", "19650412", "M")
+    in_iso_2022 = on_the_wire(KANJI_IR87, ISO_2022_IR_87)
+    in_utf8 = on_the_wire(dataclasses.replace(KANJI_IR87, patient_id="L-9"), UTF8)
+    same_day = on_the_wire(KANJI_SAME_DAY, ISO_2022_IR_87)
+    # The same name is other bytes in each answer.
+    raw = [ds.get_item("PatientName").value for ds in (in_iso_2022, in_utf8)]
+    assert raw[0] != raw[1] and "山田".encode() in raw[1]
+    local_id, asked = resolved_from(monkeypatch, [in_iso_2022, same_day], received)
+    assert local_id == KANJI_IR87.patient_id
+    assert (asked[0]["PatientName"], asked[0]["PatientBirthDate"]) == ("", "19650412")
+    assert resolved_from(monkeypatch, [same_day, in_utf8], received)[0] == "L-9"
+    with pytest.raises(UnmatchedPatientError, match="2 local patients"):
+        resolved_from(monkeypatch, [in_iso_2022, same_day, in_utf8], received)
+
+
 def test_query_tells_namesakes_apart_by_sex(local_pacs: PacsSimulator) -> None:
     received = PatientSpec("EXT-5", "SATO^AKI", "19900101", "M")
     found = querying(local_pacs).resolve(identity(received))
@@ -276,6 +365,8 @@ def test_query_tells_namesakes_apart_by_sex(local_pacs: PacsSimulator) -> None:
     [
         (PatientSpec("EXT-6", "SUZUKI^REN", "19910101", "F"), "2 local patients"),
         (PatientSpec("EXT-7", "NOBODY^KNOWN", "19910101", "F"), "no local patient"),
+        (PatientSpec("EXT-10", "=山田^花子", KANJI_IR87.birth_date, "M"), "no local patient"),
+        (PatientSpec("EXT-11", "=田中^一郎", "19650414", "M"), "no local patient"),
         (PatientSpec("EXT-8", "SUZUKI^REN", "", "F"), "no Patient's Name and Birth Date"),
         (PatientSpec("EXT-9", "SUZ*", "19910101", "F"), "wildcard"),
     ],
