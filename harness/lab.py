@@ -238,7 +238,10 @@ class Lab:
         config = PacsSimulatorConfig(
             storage_dir=storage_dir, ae_title=actor.ae_title, host=actor.host, port=actor.port
         )
-        return self._stack.enter_context(PacsSimulator(config))
+        simulator = self._stack.enter_context(PacsSimulator(config))
+        # A PACS under test beside it is asked for the studies this one was loaded with.
+        studies.follow(simulator)
+        return simulator
 
     def _calling_ae(self, actor: PacsConfig) -> str:
         """The AE title our sender and receiver call the PACS with: a PACS under test's own."""

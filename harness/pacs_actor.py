@@ -11,13 +11,22 @@ A PACS under test keeps the studies of earlier scenarios, earlier runs and other
 PACS under test every scenario makes its studies from a fresh seed (:func:`scenario_seed`), so
 with fresh UIDs, and a remote PACS is looked at through the studies the scenario put into
 either PACS (:class:`ScenarioStudies`): what it lists is the instances of those studies, never
-the whole archive. What the harness cannot see from outside (what the PACS was sent by others,
-the transfer syntax it keeps), and a PACS that will not hold what a scenario needs, raise
+the whole archive. The scenario's patient is born on a day derived from the seed
+(:func:`patient_birth_date`), and no two scenarios of a run are born within a day of each
+other: the receiving hospital finds a referred patient by name and birth date, and a PACS
+under test keeps every earlier scenario's patient of the same name. dcmqrscp does return Issuer
+of Patient ID, but the sending hospital's images carry none, so a study imported without
+reconciliation (under the sending hospital's Patient ID) cannot be told from the patient's
+record by its issuer: only the birth date keeps them apart.
+
+What the harness cannot see from outside (what the PACS was sent by others, the transfer
+syntax it keeps), and a PACS that will not hold what a scenario needs, raise
 :class:`~harness.under_test.ActorUnderTest`: the scenario is NOT RUN with the reason.
 """
 
 from __future__ import annotations
 
+import datetime
 import secrets
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -50,6 +59,12 @@ SOP_CLASS_NOT_SUPPORTED = 0x0122
 HARNESS_ADDRESS = "the harness"
 #: Seeds of the synthetic studies are below this (the range of ``--conformance-seed``).
 MAX_SEED = 2**31
+#: The scenario's patient is born on one of these days: a wide range, so that a PACS under
+#: test is unlikely to hold a patient of an earlier run born the same day.
+FIRST_BIRTH_DATE = datetime.date(1900, 1, 1)
+BIRTH_DATE_DAYS = (datetime.date(2020, 1, 1) - FIRST_BIRTH_DATE).days
+#: Days of birth (counted from FIRST_BIRTH_DATE) the fresh seeds of this run have taken.
+_BIRTH_DAYS_TAKEN: set[int] = set()
 
 
 class PacsActor(Protocol):
@@ -78,10 +93,16 @@ class PacsActor(Protocol):
 
 
 class ScenarioStudies:
-    """The Study Instance UIDs a scenario put into its PACSs: what a remote PACS is asked for."""
+    """The Study Instance UIDs a scenario put into its PACSs: what a remote PACS is asked for.
+
+    Studies loaded into a PACS under test are noted as they are loaded; a simulated PACS is
+    the scenario's own, so every study it holds is followed (a study loaded into the sending
+    hospital's simulated PACS is looked for in the receiving PACS under test).
+    """
 
     def __init__(self) -> None:
         self._uids: dict[str, None] = {}
+        self._followed: list[PacsActor] = []
 
     def add_files(self, paths: list[Path]) -> None:
         """Note the study of each Part 10 file."""
@@ -90,9 +111,16 @@ class ScenarioStudies:
             if study:
                 self._uids[str(study)] = None
 
+    def follow(self, pacs: PacsActor) -> None:
+        """Count every study the scenario's own (simulated) ``pacs`` holds as the scenario's."""
+        self._followed.append(pacs)
+
     def __iter__(self) -> Iterator[str]:
         # A copy: a study may join while a caller walks the list.
-        return iter(list(self._uids))
+        uids = dict(self._uids)
+        for pacs in self._followed:
+            uids.update(dict.fromkeys(record.study_instance_uid for record in pacs.instances()))
+        return iter(list(uids))
 
 
 class RemotePacs:
@@ -266,9 +294,33 @@ def scenario_seed(config: RunConfig, run_seed: int) -> int:
     """The seed of a scenario's synthetic studies: the run's, or a fresh one per scenario when
     a PACS is under test.
 
-    The studies' UIDs derive from the seed. A PACS under test keeps what earlier scenarios and
-    earlier runs stored, so the same UIDs twice would mix their images with this scenario's.
+    The studies' UIDs and the patient's birth date derive from the seed. A PACS under test
+    keeps what earlier scenarios and earlier runs stored, so the same UIDs twice would mix
+    their images with this scenario's, and the same patient twice would make the receiving
+    hospital find two.
     """
     if any(isinstance(actor, PacsSut) for actor in (config.source_pacs, config.destination_pacs)):
-        return secrets.randbelow(MAX_SEED)
+        return _fresh_seed()
     return run_seed
+
+
+def patient_birth_date(seed: int) -> str:
+    """The birth date (DA) of the patient of the scenario whose seed is ``seed``."""
+    born = FIRST_BIRTH_DATE + datetime.timedelta(days=seed % BIRTH_DATE_DAYS)
+    return born.strftime("%Y%m%d")
+
+
+def _fresh_seed() -> int:
+    """A random seed whose patient is born two days or more from every other of this run.
+
+    A scenario may put on record a namesake born the day after its patient, who must not be
+    another scenario's patient. A run has some hundreds of scenarios among tens of thousands
+    of days, so a draw is rarely taken twice. The days taken are this process's: one
+    conformance run.
+    """
+    while True:
+        seed = secrets.randbelow(MAX_SEED)
+        day = seed % BIRTH_DATE_DAYS
+        if _BIRTH_DAYS_TAKEN.isdisjoint((day - 1, day, day + 1)):
+            _BIRTH_DAYS_TAKEN.add(day)
+            return seed

@@ -28,6 +28,7 @@ from fixtures.lab_result import write_lab_result
 from fixtures.prescription import write_prescription
 from fixtures.support_images import SUPPORT_SERIES_DESCRIPTION, generate_support_image
 from harness.lab import Lab
+from harness.pacs_actor import patient_birth_date
 from simulators.pacs_store import SUCCESS
 from steps.errors import StepError
 from steps.referral import Referral, person_name
@@ -106,12 +107,15 @@ def study_of(referral: Referral, seed: int) -> StudySpec:
     if referral.files:
         return study_from_dataset(dcmread(referral.files[0], stop_before_pixels=True))
     patient = dataclasses.replace(
-        DEFAULT_PATIENT, patient_id=referral.patient_id, name=referral.person_name
+        DEFAULT_PATIENT,
+        patient_id=referral.patient_id,
+        name=referral.person_name,
+        birth_date=referral.birth_date,
     )
     return make_study(seed, patient)
 
 
-def documents_only(written_name: str) -> Referral:
+def documents_only(written_name: str, seed: int) -> Referral:
     """A referral of documents alone for the patient ``written_name``: no study, no image."""
     return Referral(
         study_uid="",
@@ -119,6 +123,7 @@ def documents_only(written_name: str) -> Referral:
         patient_id=DEFAULT_PATIENT.patient_id,
         written_name=written_name,
         person_name=person_name(written_name),
+        birth_date=patient_birth_date(seed),
     )
 
 

@@ -41,8 +41,8 @@ class LocalPatient:
 
     local_id: str
     written_name: str
-    #: The referral studies are of the fixtures' patient: the same birth date and sex.
-    birth_date: str = DEFAULT_PATIENT.birth_date
+    birth_date: str
+    #: The referral studies are of the fixtures' patient: the same sex.
     sex: str = DEFAULT_PATIENT.sex
 
     def born_another_day(self) -> LocalPatient:

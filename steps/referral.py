@@ -4,7 +4,9 @@ A scenario names the patient as people write names ("山田 太郎", "YAMADA TAR
 then given name. DICOM keeps a Japanese name in component groups (PS3.5 6.2.1.2 and Annex H):
 single-byte writing (Latin letters, half-width katakana) in the alphabetic group, kanji and
 kana in the ideographic group. The study's files are the fixtures' synthetic ones, with that
-name, imported into the source PACS of the scenario's lab.
+name and a birth date derived from the scenario's seed (so that a PACS under test, which keeps
+every scenario's patients, holds one patient of that name born that day), imported into the
+source PACS of the scenario's lab.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pydicom import dcmread
 
 from fixtures.studies import DEFAULT_PATIENT, generate_study
 from harness.lab import Lab
+from harness.pacs_actor import patient_birth_date
 from steps.errors import StepError
 
 #: C-STORE status Success (PS3.7 C.4.2.1.4).
@@ -34,6 +37,7 @@ class Referral:
     written_name: str
     #: The same name as a DICOM Person Name value.
     person_name: str
+    birth_date: str
 
 
 def person_name(written: str) -> str:
@@ -52,7 +56,9 @@ def make_referral(
     lab: Lab, written_name: str, count: int, modality: str, *, seed: int, folder: Path
 ) -> Referral:
     """Write a study of ``count`` ``modality`` images and put it on the sending hospital's PACS."""
-    patient = dataclasses.replace(DEFAULT_PATIENT, name=person_name(written_name))
+    patient = dataclasses.replace(
+        DEFAULT_PATIENT, name=person_name(written_name), birth_date=patient_birth_date(seed)
+    )
     try:
         files = generate_study(modality, count, folder, seed=seed, patient=patient)
     except ValueError as exc:
@@ -67,4 +73,5 @@ def make_referral(
         patient_id=patient.patient_id,
         written_name=written_name,
         person_name=patient.name,
+        birth_date=patient.birth_date,
     )

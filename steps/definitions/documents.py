@@ -73,7 +73,7 @@ def a_referral_with_no_images(
     tmp_path: Path,
     conformance_seed: int,
 ) -> Referral:
-    referral = documents_only(name)
+    referral = documents_only(name, conformance_seed)
     _carry(what, referral, carried, sending, tmp_path, conformance_seed)
     return referral
 

@@ -8,6 +8,7 @@ show that the judgement then fails it.
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -255,13 +256,7 @@ def the_pacs_holds_the_images_in(
         summary=f"its PACS holds the {len(files)} images of the study in {syntax}",
         sizes={path.name: path.stat().st_size for path in files},
     )
-    return Referral(
-        study_uid=referral.study_uid,
-        files=files,
-        patient_id=referral.patient_id,
-        written_name=referral.written_name,
-        person_name=referral.person_name,
-    )
+    return dataclasses.replace(referral, files=files)
 
 
 @then("nothing that breaks PDI-TS-01 reaches the repository")

@@ -17,6 +17,7 @@ from pydicom.dataset import Dataset
 from pytest_bdd import given, parsers, then
 
 from harness.lab import Lab
+from harness.pacs_actor import patient_birth_date
 from reports import EvidenceKind
 from steps.errors import StepError
 from steps.evidence import EvidenceLog
@@ -44,7 +45,9 @@ def the_receiving_hospital_knows_patient(
     receiving: dict[str, Any],
     evidence: EvidenceLog,
 ) -> None:
-    _on_record([LocalPatient(local_id, name)], lab, tmp_path, conformance_seed, receiving, evidence)
+    # Born on the day of the scenario's referred patient, who may be referred after this.
+    known = LocalPatient(local_id, name, patient_birth_date(conformance_seed))
+    _on_record([known], lab, tmp_path, conformance_seed, receiving, evidence)
 
 
 @given(parsers.parse("the receiving hospital has {situation} on record"))
@@ -57,14 +60,15 @@ def the_receiving_hospital_has_on_record(
     receiving: dict[str, Any],
     evidence: EvidenceLog,
 ) -> None:
-    referred = LocalPatient(FIRST_LOCAL_ID, referral.written_name)
+    born = referral.birth_date
+    referred = LocalPatient(FIRST_LOCAL_ID, referral.written_name, born)
     born_another_day = _BORN_ANOTHER_DAY.fullmatch(situation)
     if situation == "no patient of that name and birth date":
-        patients = [LocalPatient(FIRST_LOCAL_ID, SOMEONE_ELSE)]
+        patients = [LocalPatient(FIRST_LOCAL_ID, SOMEONE_ELSE, born)]
     elif situation == "two patients of that name and birth date":
-        patients = [referred, LocalPatient(SECOND_LOCAL_ID, referral.written_name)]
+        patients = [referred, LocalPatient(SECOND_LOCAL_ID, referral.written_name, born)]
     elif born_another_day is not None:
-        patients = [LocalPatient(FIRST_LOCAL_ID, born_another_day["name"]).born_another_day()]
+        patients = [LocalPatient(FIRST_LOCAL_ID, born_another_day["name"], born).born_another_day()]
     else:
         raise StepError(f"no patient record is defined for {situation!r}")
     _on_record(patients, lab, tmp_path, conformance_seed, receiving, evidence)
