@@ -2,30 +2,23 @@
 
 One import for the whole public API; the work is done, one job each, by
 :mod:`cloudpdi.config_model` (the checked data), :mod:`cloudpdi.config_actors` (how each
-actor takes part), :mod:`cloudpdi.config_load` (reading TOML), :mod:`cloudpdi.config_secrets`
+actor takes part), :mod:`cloudpdi.config_triggers` (how a SUT is made to act, and where its
+token arrives), :mod:`cloudpdi.config_load` (reading TOML), :mod:`cloudpdi.config_secrets`
 (keys by reference) and :mod:`cloudpdi.config_rules` (the rules and the error).
 """
 
 from cloudpdi.config_actors import (
     ACTOR_NAMES,
-    TOKEN_INBOX_PATH,
     ActorConfig,
     ClientTls,
-    FolderInbox,
-    Hook,
-    HttpInbox,
     Mode,
-    Operator,
     PacsSut,
-    QrImageInbox,
     ReceiverSut,
     RepositorySut,
     SenderSut,
     SimulatedActor,
     SimulatedPacs,
     SimulatedServer,
-    TokenInbox,
-    Trigger,
 )
 from cloudpdi.config_load import load_run_config
 from cloudpdi.config_model import (
@@ -43,6 +36,16 @@ from cloudpdi.config_model import (
 )
 from cloudpdi.config_rules import RESERVED_ENV_PREFIX, RunConfigError
 from cloudpdi.config_secrets import SecretRef, SecretUnavailable, resolve_secret
+from cloudpdi.config_triggers import (
+    TOKEN_INBOX_PATH,
+    FolderInbox,
+    Hook,
+    HttpInbox,
+    Operator,
+    QrImageInbox,
+    TokenInbox,
+    Trigger,
+)
 
 __all__ = [
     "ACTOR_NAMES",

@@ -7,19 +7,15 @@ receiver): a hook command or the operator triggers it, and the harness waits, wi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, ClassVar
 
 from cloudpdi.config_rules import (
     LOOPBACK,
-    RESERVED_ENV_PREFIX,
     RunConfigError,
     check_ae,
-    check_env_name,
     check_host,
     check_loopback,
     check_port,
@@ -27,15 +23,13 @@ from cloudpdi.config_rules import (
     check_text,
     check_url,
 )
+from cloudpdi.config_triggers import TokenInbox, Trigger, address
 from cloudpdi.dimse_peer import DEFAULT_CALLING_AE, DicomPeer
 
 #: The actors of a Cloud-PDI exchange that a run configures, in the order reports list them.
 ACTOR_NAMES = ("sender", "repository", "receiver", "source_pacs", "destination_pacs")
-#: Seconds a hook command may run, and the harness waits for a SUT to act, unless configured.
-DEFAULT_HOOK_TIMEOUT = 120.0
+#: Seconds the harness waits for a SUT to act, unless configured.
 DEFAULT_WAIT_TIMEOUT = 600.0
-#: Where the harness's HTTP token inbox takes tokens (the receiver simulator's inbox route).
-TOKEN_INBOX_PATH = "/tokens"  # noqa: S105 -- a URL path, not a password
 
 
 class Mode(StrEnum):
@@ -43,129 +37,6 @@ class Mode(StrEnum):
 
     SIMULATED = "simulated"
     SUT = "sut"
-
-
-def _address(host: str, port: int) -> str:
-    shown = f"[{host}]" if ":" in host else host
-    return f"{shown}:{port if port else 'auto'}"
-
-
-@dataclass(frozen=True)
-class Hook:
-    """A command the harness runs, without a shell, to make a SUT act."""
-
-    kind: ClassVar[str] = "hook"
-
-    argv: tuple[str, ...]
-    #: Added to the harness's environment; values may be credentials, so reports show names only.
-    env: Mapping[str, str] = field(default_factory=dict, repr=False)
-    timeout: float = DEFAULT_HOOK_TIMEOUT
-
-    def __post_init__(self) -> None:
-        if isinstance(self.argv, str) or not self.argv:
-            raise RunConfigError("argv", "must be a non-empty list of strings (no shell is used)")
-        for index, argument in enumerate(self.argv):
-            if not isinstance(argument, str) or not argument:
-                raise RunConfigError(f"argv[{index}]", "must be a non-empty string")
-            check_text(f"argv[{index}]", argument)
-        for name, value in self.env.items():
-            check_env_name(f"env.{name}", name)
-            if name.upper().startswith(RESERVED_ENV_PREFIX):
-                raise RunConfigError(
-                    f"env.{name}", f"{RESERVED_ENV_PREFIX}* variables are set by the harness"
-                )
-            if not isinstance(value, str):
-                raise RunConfigError(f"env.{name}", "must be a string")
-            check_text(f"env.{name}", value)
-        check_seconds("timeout", self.timeout)
-        object.__setattr__(self, "argv", tuple(self.argv))
-        object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
-
-    def __str__(self) -> str:
-        return f"hook {self.argv[0]}"
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "argv": list(self.argv),
-            "env": sorted(self.env),
-            "timeout": self.timeout,
-        }
-
-
-@dataclass(frozen=True)
-class Operator:
-    """A person makes the SUT act when prompted; ``prompt`` replaces the harness's own text."""
-
-    kind: ClassVar[str] = "operator"
-
-    prompt: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.prompt is not None:
-            check_text("prompt", self.prompt)
-
-    def __str__(self) -> str:
-        return "operator"
-
-    def summary(self) -> dict[str, Any]:
-        return {"kind": self.kind, "prompt": self.prompt}
-
-
-Trigger = Hook | Operator
-
-
-@dataclass(frozen=True)
-class HttpInbox:
-    """The harness listens for ``POST /tokens`` here (loopback, like every simulator)."""
-
-    kind: ClassVar[str] = "http"
-
-    host: str = LOOPBACK
-    port: int = 0
-
-    def __post_init__(self) -> None:
-        check_loopback("host", self.host)
-        check_port("port", self.port, listen=True)
-
-    def __str__(self) -> str:
-        return f"http inbox {_address(self.host, self.port)}{TOKEN_INBOX_PATH}"
-
-    def summary(self) -> dict[str, Any]:
-        return {"kind": self.kind, "host": self.host, "port": self.port}
-
-
-@dataclass(frozen=True)
-class FolderInbox:
-    """The harness watches this folder for a token file."""
-
-    kind: ClassVar[str] = "folder"
-
-    path: Path
-
-    def __str__(self) -> str:
-        return f"folder {self.path}"
-
-    def summary(self) -> dict[str, Any]:
-        return {"kind": self.kind, "path": str(self.path)}
-
-
-@dataclass(frozen=True)
-class QrImageInbox:
-    """The harness waits for this image file and reads the token from its QR code."""
-
-    kind: ClassVar[str] = "qr_image"
-
-    path: Path
-
-    def __str__(self) -> str:
-        return f"QR image {self.path}"
-
-    def summary(self) -> dict[str, Any]:
-        return {"kind": self.kind, "path": str(self.path)}
-
-
-TokenInbox = HttpInbox | FolderInbox | QrImageInbox
 
 
 @dataclass(frozen=True)
@@ -228,7 +99,7 @@ class SimulatedServer(SimulatedActor):
 
     @property
     def endpoint(self) -> str:
-        return _address(self.host, self.port)
+        return address(self.host, self.port)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -243,7 +114,7 @@ class SimulatedPacs(SimulatedServer):
 
     @property
     def endpoint(self) -> str:
-        return f"{self.ae_title}@{_address(self.host, self.port)}"
+        return f"{self.ae_title}@{address(self.host, self.port)}"
 
 
 @dataclass(frozen=True)

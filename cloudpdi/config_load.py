@@ -17,13 +17,8 @@ from cloudpdi.config_actors import (
     ACTOR_NAMES,
     ActorConfig,
     ClientTls,
-    FolderInbox,
-    Hook,
-    HttpInbox,
     Mode,
-    Operator,
     PacsSut,
-    QrImageInbox,
     ReceiverSut,
     RepositoryInspection,
     RepositorySut,
@@ -32,8 +27,6 @@ from cloudpdi.config_actors import (
     SimulatedActor,
     SimulatedPacs,
     SimulatedServer,
-    TokenInbox,
-    Trigger,
     dicom_peer,
 )
 from cloudpdi.config_model import (
@@ -54,6 +47,15 @@ from cloudpdi.config_model import (
 )
 from cloudpdi.config_rules import RunConfigError
 from cloudpdi.config_table import Table
+from cloudpdi.config_triggers import (
+    FolderInbox,
+    Hook,
+    HttpInbox,
+    Operator,
+    QrImageInbox,
+    TokenInbox,
+    Trigger,
+)
 from cloudpdi.dimse_peer import DicomPeer
 from cloudpdi.token_model import Facility, TokenError
 

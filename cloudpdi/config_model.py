@@ -16,7 +16,6 @@ from typing import Any
 
 from cloudpdi.config_actors import (
     ACTOR_NAMES,
-    DEFAULT_HOOK_TIMEOUT,
     DEFAULT_WAIT_TIMEOUT,
     ActorConfig,
     Mode,
@@ -36,6 +35,7 @@ from cloudpdi.config_rules import (
     check_url,
 )
 from cloudpdi.config_secrets import SecretRef
+from cloudpdi.config_triggers import DEFAULT_HOOK_TIMEOUT
 from cloudpdi.token_model import MAX_ID_LENGTH, Facility
 
 #: Version of the run configuration schema; a file states it as ``version = 1``.

@@ -34,7 +34,8 @@ from cucumber_tag_expressions import parse as parse_tags
 
 from cloudpdi import REFERENCE_BINDING, __version__
 from cloudpdi.config import RunConfig, RunConfigError, load_run_config
-from cloudpdi.config_actors import ReceiverSut, SenderSut, Trigger
+from cloudpdi.config_actors import ReceiverSut, SenderSut
+from cloudpdi.config_triggers import Trigger
 from features.catalog import ACTORS, load_catalog
 from features.rules import check_features
 from features.spec import Case, feature_texts, format_scenario_table, list_scenarios, load_features

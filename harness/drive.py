@@ -28,15 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TextIO
 
-from cloudpdi.config_actors import (
-    DEFAULT_WAIT_TIMEOUT,
-    FolderInbox,
-    Hook,
-    Operator,
-    QrImageInbox,
-    Trigger,
-)
+from cloudpdi.config_actors import DEFAULT_WAIT_TIMEOUT
 from cloudpdi.config_rules import RESERVED_ENV_PREFIX
+from cloudpdi.config_triggers import FolderInbox, Hook, Operator, QrImageInbox, Trigger
 from cloudpdi.errors import CloudPDIError
 from simulators.hook_process import run_hook
 

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from cloudpdi.config_actors import TOKEN_INBOX_PATH
+from cloudpdi.config_triggers import TOKEN_INBOX_PATH
 from cloudpdi.files import write_private
 from simulators.asgi_server import LOOPBACK, AsgiServerError, BackgroundServer
 from simulators.receiver_inbox import MAX_BODY_BYTES

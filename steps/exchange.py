@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cloudpdi.config_actors import Hook, ReceiverSut
+from cloudpdi.config_actors import ReceiverSut
+from cloudpdi.config_triggers import Hook
 from cloudpdi.errors import CloudPDIError
 from cloudpdi.receipt import Receipt
 from cloudpdi.token import Token

@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from cloudpdi.config_actors import FolderInbox
+from cloudpdi.config_triggers import FolderInbox
 from cloudpdi.receipt import KeptFile, Receipt, ReceiptError, read_receipt
 from cloudpdi.token import Token
 from harness.drive import wait_for_file

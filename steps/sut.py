@@ -28,7 +28,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cloudpdi.config_actors import Hook, HttpInbox, ReceiverSut, SenderSut
+from cloudpdi.config_actors import ReceiverSut, SenderSut
+from cloudpdi.config_triggers import Hook, HttpInbox
 from harness.drive import POLL_INTERVAL, Triggered, environment, pull, take, wait_for_file
 from harness.lab import ActorUnderTest, Lab
 from reports import EvidenceKind

@@ -16,7 +16,7 @@ from typing import IO
 import httpx
 import pytest
 
-from cloudpdi.config_actors import FolderInbox, Hook, Operator, QrImageInbox
+from cloudpdi.config_triggers import FolderInbox, Hook, Operator, QrImageInbox
 from harness.drive import (
     HOW_TO_ANSWER,
     HookCannotStart,

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from cloudpdi.config_actors import Hook, HttpInbox, SenderSut
+from cloudpdi.config_actors import SenderSut
+from cloudpdi.config_triggers import Hook, HttpInbox
 from cloudpdi.slip import write_slip
 from harness.lab import ActorUnderTest
 from simulators.delivery import write_token_files
