@@ -18,6 +18,7 @@ from pathlib import Path
 from cloudpdi.dicomdir import DICOMDIR_NAME
 from cloudpdi.dicomfile import DicomFileError, read_header
 from cloudpdi.dimse import DicomPeer, DimseError, store_files
+from cloudpdi.patient_header import rewrite_patient
 from cloudpdi.pdi_layout import INDEX, WEB_FOLDER
 from cloudpdi.readme import README_NAME
 from cloudpdi.reconcile import (
@@ -29,7 +30,6 @@ from cloudpdi.reconcile import (
     Reconciliation,
     Unmatched,
     UnmatchedPatientError,
-    rewrite_patient,
 )
 from cloudpdi.sources import is_part10_file
 from cloudpdi.support import SupportVerdict, classify_support

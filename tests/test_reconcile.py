@@ -22,10 +22,11 @@ from pydicom.uid import (
     JPEGBaseline8Bit,
 )
 
+import cloudpdi.patient_header
 import cloudpdi.reconcile
 from cloudpdi.dimse import DicomPeer
+from cloudpdi.patient_header import HeaderRewriteError, rewrite_patient
 from cloudpdi.reconcile import (
-    HeaderRewriteError,
     PatientIdentity,
     PatientQueryError,
     ReconcileConfig,
@@ -33,7 +34,6 @@ from cloudpdi.reconcile import (
     Reconciler,
     Reconciliation,
     UnmatchedPatientError,
-    rewrite_patient,
 )
 from fixtures.dataset import PatientSpec
 from simulators.pacs import PacsConfig, PacsSimulator
@@ -179,7 +179,7 @@ def test_a_header_beyond_the_first_read_is_read_in_more_steps(
     tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     src = rewritten(source, tmp_path / "src", bulky)
-    monkeypatch.setattr(cloudpdi.reconcile, "FIRST_READ", 1024)
+    monkeypatch.setattr(cloudpdi.patient_header, "FIRST_READ", 1024)
     rewrite_patient(src, tmp_path / "out", LOCAL)
     ds = pydicom.dcmread(tmp_path / "out")
     assert ds.PatientID == LOCAL.local_id
@@ -191,7 +191,7 @@ def test_a_header_larger_than_the_limit_is_refused(
     tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     src = rewritten(source, tmp_path / "src", bulky)
-    monkeypatch.setattr(cloudpdi.reconcile, "MAX_HEADER_BYTES", 4096)
+    monkeypatch.setattr(cloudpdi.patient_header, "MAX_HEADER_BYTES", 4096)
     with pytest.raises(HeaderRewriteError, match="larger than 4096 bytes"):
         rewrite_patient(src, tmp_path / "out", LOCAL)
     assert not (tmp_path / "out").exists()
