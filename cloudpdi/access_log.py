@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudpdi.errors import CloudPDIError
-from cloudpdi.published import PublishedFormatError, published_schema, read_published
+from cloudpdi.published import read_published
 from cloudpdi.repository_wire import WireFormatError, parse_timestamp
 
 SCHEMA_RESOURCE = "schema/access-log-entry-1.json"
@@ -65,17 +65,9 @@ class AccessEntry:
         return json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
-def entry_schema() -> dict[str, Any]:
-    """Return the published JSON Schema of an entry."""
-    return published_schema(SCHEMA_RESOURCE)
-
-
 def parse_entry(line: str) -> AccessEntry:
     """Read one line of the export; :class:`AccessLogError` says what breaks the schema."""
-    try:
-        data = read_published(line, SCHEMA_RESOURCE, "the entry")
-    except PublishedFormatError as exc:
-        raise AccessLogError(str(exc)) from None
+    data = read_published(line, SCHEMA_RESOURCE, "the entry", AccessLogError)
     try:
         time = parse_timestamp(data["time"])
     except WireFormatError as exc:

@@ -24,7 +24,7 @@ from cloudpdi.errors import CloudPDIError
 from cloudpdi.files import atomic_file
 from cloudpdi.fileset import FileSetError
 from cloudpdi.package import PackageError
-from cloudpdi.published import PublishedFormatError, published_schema, read_published
+from cloudpdi.published import published_schema, read_published
 from cloudpdi.repository_errors import (
     DigestMismatch,
     DocumentGone,
@@ -221,10 +221,7 @@ def receipt_schema() -> dict[str, Any]:
 
 def parse_receipt(text: str) -> Receipt:
     """Read a receipt; :class:`ReceiptError` says what breaks the schema or its rules."""
-    try:
-        data = read_published(text, SCHEMA_RESOURCE, "the receipt")
-    except PublishedFormatError as exc:
-        raise ReceiptError(str(exc)) from None
+    data = read_published(text, SCHEMA_RESOURCE, "the receipt", ReceiptError)
     refusal = data["refusal"]
     # The schema checked every type; these rules tie fields together.
     if (data["outcome"] == ReceiptOutcome.REFUSED) != (refusal is not None):
