@@ -23,10 +23,10 @@ import shutil
 import stat
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TextIO
+from typing import IO, TextIO, TypeVar
 
 from cloudpdi.config_actors import DEFAULT_WAIT_TIMEOUT
 from cloudpdi.config_rules import RESERVED_ENV_PREFIX
@@ -59,8 +59,9 @@ RECEIVER_VARIABLES = {
     "COMMUNITY_ID": "the community that repository serves",
     "SCENARIO": "the scenario being run, for the product's own logs",
 }
-#: How often a folder or an image file is looked at while waiting.
+#: How often the harness looks again while it waits for a SUT (a file, a PACS, a log).
 POLL_INTERVAL = 0.1
+T = TypeVar("T")
 
 
 #: What an operator answers when the product did what the prompt asked (an empty line too).
@@ -247,19 +248,51 @@ def _prompt(
     terminal.flush()
 
 
-def wait_for_file(inbox: FolderInbox | QrImageInbox, since: float, timeout: float) -> Path | None:
-    """Wait for a token file newer than ``since`` (a ``time.time()``) in a folder or at a path."""
+def poll(
+    look: Callable[[], T],
+    done: Callable[[T], bool],
+    timeout: float,
+    interval: float = POLL_INTERVAL,
+) -> T:
+    """Look until what is seen is ``done`` or ``timeout`` seconds pass; return the last look."""
     deadline = time.monotonic() + timeout
     while True:
-        found = _newest(inbox, since)
-        if found is not None and _settled(found):
-            return found
+        seen = look()
+        if done(seen) or time.monotonic() >= deadline:
+            return seen
+        time.sleep(interval)
+
+
+def wait_for_file(inbox: FolderInbox | QrImageInbox, since: float, timeout: float) -> Path | None:
+    """Wait for a token file newer than ``since`` (a ``time.time()``) in a folder or at a path."""
+    found = wait_for_files(lambda: _newest(inbox, since), timeout)
+    return found[0] if found else None
+
+
+def wait_for_files(listed: Callable[[], list[Path]], timeout: float) -> list[Path]:
+    """Wait up to ``timeout`` seconds for the files ``listed`` returns to be complete.
+
+    A product may write a file in pieces: the files are complete once each has bytes and
+    neither their list nor their sizes change over one poll interval. At the deadline: none.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        sizes = _sizes(listed())
+        if sizes and all(sizes.values()):
+            time.sleep(POLL_INTERVAL)
+            if _sizes(listed()) == sizes:
+                return sorted(sizes)
         if time.monotonic() >= deadline:
-            return None
+            return []
         time.sleep(POLL_INTERVAL)
 
 
-def _newest(inbox: FolderInbox | QrImageInbox, since: float) -> Path | None:
+def _sizes(paths: list[Path]) -> dict[Path, int]:
+    return {path: path.stat().st_size for path in paths}
+
+
+def _newest(inbox: FolderInbox | QrImageInbox, since: float) -> list[Path]:
+    """The newest file written since ``since`` at the inbox, if there is one."""
     if isinstance(inbox, QrImageInbox):
         candidates = [inbox.path] if inbox.path.is_file() else []
     elif inbox.path.is_dir():
@@ -267,14 +300,7 @@ def _newest(inbox: FolderInbox | QrImageInbox, since: float) -> Path | None:
     else:
         candidates = []
     fresh = [path for path in candidates if path.stat().st_mtime >= since]
-    return max(fresh, key=lambda path: path.stat().st_mtime, default=None)
-
-
-def _settled(path: Path) -> bool:
-    """Tell whether a file has bytes and stopped growing (a product may write it in pieces)."""
-    size = path.stat().st_size
-    time.sleep(POLL_INTERVAL)
-    return size > 0 and path.stat().st_size == size
+    return [max(fresh, key=lambda path: path.stat().st_mtime)] if fresh else []
 
 
 def take(path: Path, folder: Path, *, stem: str = "delivered") -> Path:

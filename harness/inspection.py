@@ -1,39 +1,19 @@
-"""What a repository under test shows of its insides, and waiting for it to show something.
+"""What a repository under test shows of its insides: its storage folder and its access log.
 
 A product's repository is tested from outside, but a run configuration may give the harness two
 vendor-neutral views into it (``[repository.inspection]``): the folder where it keeps what it
 stores, and its access log exported as JSON Lines (:mod:`cloudpdi.access_log`). A repository
-deletes or logs in its own time, so a check polls what it shows until a deadline.
+deletes or logs in its own time, so a check polls what it shows until a deadline
+(:func:`harness.drive.poll`).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
 from urllib.parse import urlsplit
 
 from cloudpdi.access_log import AccessEntry, read_entries, size_of
-from harness.drive import POLL_INTERVAL
-
-T = TypeVar("T")
-
-
-def poll(
-    look: Callable[[], T],
-    done: Callable[[T], bool],
-    timeout: float,
-    interval: float = POLL_INTERVAL,
-) -> T:
-    """Look until what is seen is ``done`` or ``timeout`` seconds pass; return the last look."""
-    deadline = time.monotonic() + timeout
-    while True:
-        seen = look()
-        if done(seen) or time.monotonic() >= deadline:
-            return seen
-        time.sleep(interval)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from cloudpdi.access_log import AccessEntry, AccessLogError
 from cloudpdi.token import Token, to_json
-from harness.inspection import poll
+from harness.drive import poll
 from harness.lab import Lab
 from simulators.repository import find_in_requests
 from simulators.repository.spy import RecordedRequest, scan

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.inspection import poll
+from harness.drive import poll
 from harness.lab import Lab
 from simulators.repository.spy import scan
 from steps.errors import StepError

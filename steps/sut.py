@@ -25,12 +25,21 @@ import time
 from collections.abc import Mapping
 from contextlib import ExitStack
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cloudpdi.config_actors import ReceiverSut, SenderSut
 from cloudpdi.config_triggers import Hook, HttpInbox
-from harness.drive import POLL_INTERVAL, Triggered, environment, pull, take, wait_for_file
+from harness.drive import (
+    Triggered,
+    environment,
+    poll,
+    pull,
+    take,
+    wait_for_file,
+    wait_for_files,
+)
 from harness.lab import ActorUnderTest, Lab
 from reports import EvidenceKind
 from simulators.token_dropbox import TokenDropbox
@@ -139,7 +148,7 @@ def send_by_sut(
         issued = take(found, lab.root / "issued")
         if slips is not None:
             left = sut.wait_timeout - (time.time() - since)
-            for slip in _wait_for_slips(slips, left):
+            for slip in wait_for_files(partial(_printed_slips, slips), left):
                 take(slip, issued.parent, stem=_SLIP_STEM.format(token=issued.stem))
     return issued
 
@@ -163,26 +172,14 @@ def _fresh_slip_folder(sut: SenderSut) -> Path | None:
     return Path(tempfile.mkdtemp(prefix="send-", dir=sut.slip_folder))
 
 
-def _wait_for_slips(folder: Path, timeout: float) -> list[Path]:
-    """Wait up to ``timeout`` seconds for the token slip files printed into ``folder``.
-
-    Files whose name starts with a dot are a writer's unfinished work, not yet the slip.
-    """
-    deadline = time.monotonic() + timeout
-    sizes: dict[Path, int] = {}
-    while True:
-        now = {
-            path: path.stat().st_size
-            for path in folder.iterdir()
-            if path.suffix in SLIP_SUFFIXES and not path.name.startswith(".")
-        }
-        # Complete once every file has bytes and none grew since the last look.
-        if now and now == sizes and all(now.values()):
-            return sorted(now)
-        if time.monotonic() >= deadline:
-            return []
-        sizes = now
-        time.sleep(POLL_INTERVAL)
+def _printed_slips(folder: Path) -> list[Path]:
+    """The token slip files printed into ``folder``; a name starting with a dot is a writer's
+    unfinished work, not yet the slip."""
+    return [
+        path
+        for path in folder.iterdir()
+        if path.suffix in SLIP_SUFFIXES and not path.name.startswith(".")
+    ]
 
 
 def receive_by_sut(
@@ -244,12 +241,8 @@ def _printed_forms(exchange: Exchange) -> str:
 
 
 def _wait_for_instances(lab: Lab, count: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while len(lab.destination.instances()) < count:
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(POLL_INTERVAL)
-    return True
+    held = poll(lambda: len(lab.destination.instances()), lambda held: held >= count, timeout)
+    return held >= count
 
 
 def _record(evidence: EvidenceLog, actor: str, triggered: Triggered) -> None:
