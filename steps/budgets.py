@@ -72,11 +72,23 @@ class Transfer:
 
 @dataclass(frozen=True)
 class Verdict:
-    """One figure held against one budget of a size class."""
+    """One figure held against the budget of its size class."""
 
-    size_class: str
+    budget: TransferBudget
     what: str
     met: bool
+
+    @property
+    def size_class(self) -> str:
+        return self.budget.name
+
+    def limits(self) -> dict[str, float]:
+        """The limits of the size class, for the evidence."""
+        return {
+            key: value
+            for key, value in self.budget.summary().items()
+            if key != "name" and value is not None
+        }
 
 
 def transfers(requests: Iterable[RecordedRequest]) -> list[Transfer]:
@@ -90,17 +102,16 @@ def transfers(requests: Iterable[RecordedRequest]) -> list[Transfer]:
             groups.setdefault((direction, path), []).append((request, payload))
     moved = []
     for (direction, path), members in groups.items():
-        starts = [request.started for request, _ in members if request.started is not None]
-        if not starts:
-            continue
-        ends = [
-            request.started + timedelta(seconds=request.seconds)
+        spans = [
+            (request.started, request.started + timedelta(seconds=request.seconds))
             for request, _ in members
             if request.started is not None
         ]
+        if not spans:
+            continue
+        start, end = min(span[0] for span in spans), max(span[1] for span in spans)
         size = sum(payload for _, payload in members)
-        seconds = (max(ends) - min(starts)).total_seconds()
-        moved.append(Transfer(direction, path, size, min(starts), seconds))
+        moved.append(Transfer(direction, path, size, start, (end - start).total_seconds()))
     return sorted(moved, key=lambda transfer: transfer.started)
 
 
@@ -147,7 +158,7 @@ def judge(budgets: Budgets, moved: Sequence[Transfer], seconds: float | None) ->
         minimum = budget.min_throughput_mb_s
         verdicts.append(
             Verdict(
-                budget.name,
+                budget,
                 f"{transfer.describe()} (minimum {minimum:g} MB/s)",
                 transfer.throughput >= minimum,
             )
@@ -157,7 +168,7 @@ def judge(budgets: Budgets, moved: Sequence[Transfer], seconds: float | None) ->
     if seconds is not None and budget is not None and budget.max_latency_s is not None:
         verdicts.append(
             Verdict(
-                budget.name,
+                budget,
                 f"latency from the start of the send to the end of the import: {seconds:.3f} s "
                 f"(maximum {budget.max_latency_s:g} s)",
                 seconds <= budget.max_latency_s,
@@ -187,16 +198,9 @@ def check_transfer_budgets(
             actor=JUDGE,
             summary=f"size class {verdict.size_class}: {verdict.what}: "
             + ("met" if verdict.met else "MISSED"),
-            detail={"size class": verdict.size_class, "budget": _limits(budgets, verdict)},
+            detail={"size class": verdict.size_class, "budget": verdict.limits()},
         )
     missed = [verdict for verdict in verdicts if not verdict.met]
     assert not missed, "transfer budget missed: " + "; ".join(
         f"size class {verdict.size_class}: {verdict.what}" for verdict in missed
     )
-
-
-def _limits(budgets: Budgets, verdict: Verdict) -> dict[str, float | None]:
-    chosen: TransferBudget = next(b for b in budgets.transfers if b.name == verdict.size_class)
-    return {
-        key: value for key, value in chosen.summary().items() if key != "name" and value is not None
-    }
