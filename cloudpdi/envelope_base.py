@@ -113,6 +113,12 @@ def format_digest(sha256_hex: str) -> str:
     return f"{DIGEST_ALGORITHM}:{sha256_hex}"
 
 
+def file_sha256(path: Path) -> str:
+    """Return the hex SHA-256 of the bytes of the file at ``path``, in constant memory."""
+    with path.open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
 def ciphertext_digest(src: ReadableInto) -> str:
     """Return the ``"sha-256:<hex>"`` digest of everything left in ``src``, in constant memory."""
     reader = _HashingReader(src)

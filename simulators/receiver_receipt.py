@@ -8,10 +8,10 @@ in its folder (PDI-IMP-01), each with the SHA-256 of its bytes.
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from pathlib import Path
 
+from cloudpdi.envelope_base import file_sha256
 from cloudpdi.receipt import (
     REFUSAL_REASONS,
     KeptFile,
@@ -77,7 +77,9 @@ def receipt_of(result: ReceiveResult) -> Receipt:
             for i in result.support_images
         ),
         documents=documents,
-        kept_files=tuple(KeptFile(_name(result.file_set, path), _sha256(path)) for path in kept),
+        kept_files=tuple(
+            KeptFile(_name(result.file_set, path), file_sha256(path)) for path in kept
+        ),
     )
 
 
@@ -85,7 +87,7 @@ def _documents(result: ReceiveResult) -> list[KeptFile]:
     return [
         KeptFile(
             document.path,
-            _sha256(result.file_set / document.path),
+            file_sha256(result.file_set / document.path),
             MEDIA_TYPES.get(document.kind, OTHER_MEDIA_TYPE),
         )
         for document in result.documents
@@ -105,8 +107,3 @@ def _patients_to_match(not_imported: tuple[InstanceOutcome, ...]) -> tuple[Patie
 
 def _name(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix()
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()

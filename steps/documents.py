@@ -19,6 +19,7 @@ import numpy as np
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
+from cloudpdi.envelope_base import file_sha256
 from cloudpdi.receipt import Receipt
 from cloudpdi.sources import is_part10_file
 from cloudpdi.support import SupportKind
@@ -176,8 +177,7 @@ def same_document(path: Path, document: Document) -> bool:
     """Tell whether ``path`` holds ``document`` byte for byte (by size, then digest)."""
     if path.stat().st_size != document.size:
         return False
-    with path.open("rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest() == document.sha256
+    return file_sha256(path) == document.sha256
 
 
 #: The attributes by which an AI support image says it is no original, as

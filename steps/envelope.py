@@ -9,7 +9,6 @@ image no DICOMDIR record leads to is not on the medium for a reader.
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pydicom.fileset import FileSet as DicomFileSet
 
 from cloudpdi.dicomdir import DICOMDIR_NAME
 from cloudpdi.envelope import decrypt_to_file
+from cloudpdi.envelope_base import file_sha256
 from cloudpdi.errors import CloudPDIError
 from cloudpdi.fileset import extract_file_set, open_file_set
 from cloudpdi.pdi_findings import Severity, ValidationReport
@@ -127,7 +127,7 @@ def open_envelope(lab: Lab, token: Token, folder: Path, evidence: EvidenceLog) -
         actor=JUDGE,
         summary=f"downloaded document {token.document_id} and decrypted it with its token",
         sizes={"ciphertext": decrypted.size, "file set (ZIP)": decrypted.plaintext_size},
-        digests={"ciphertext": decrypted.digest, "file set (ZIP)": _sha256(plaintext)},
+        digests={"ciphertext": decrypted.digest, "file set (ZIP)": file_sha256(plaintext)},
     )
     evidence.add_validation(zip_validation, JUDGE, "the file set in the envelope, as a ZIP")
     if folder_validation is not None:
@@ -162,11 +162,6 @@ def images(envelope: Envelope) -> Iterator[Dataset]:
             path = Path(instance.path)
             if path.is_file():
                 yield dcmread(path, stop_before_pixels=True)
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def image_files(envelope: Envelope) -> list[Path]:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cloudpdi.config_triggers import FolderInbox
+from cloudpdi.envelope_base import file_sha256
 from cloudpdi.receipt import KeptFile, Receipt, ReceiptError, read_receipt
 from cloudpdi.token import Token
 from harness.drive import wait_for_file
@@ -87,8 +88,7 @@ def kept_files(receipt: Receipt, files: Sequence[KeptFile]) -> dict[str, Path]:
     for kept in files:
         path = folder / kept.name
         assert path.is_file(), f"the receipt lists {kept.name}, which is not in {folder}"
-        with path.open("rb") as stream:
-            digest = hashlib.file_digest(stream, "sha256").hexdigest()
+        digest = file_sha256(path)
         assert digest == kept.sha256, (
             f"{kept.name} in {folder} is not the file the receipt describes: its SHA-256 is "
             f"{digest}, the receipt says {kept.sha256}"

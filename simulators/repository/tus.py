@@ -10,21 +10,19 @@ the last byte arrives, the whole upload is checked against ``contentDigest`` and
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import re
 import secrets
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from pathlib import Path
 
 import anyio
 from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cloudpdi.envelope_base import format_digest
+from cloudpdi.envelope_base import file_sha256, format_digest
 from cloudpdi.repository_wire import (
     META_DIGEST,
     META_DOCUMENT_ID,
@@ -70,11 +68,6 @@ def _number(value: str | None, name: str) -> int:
     if number is None:
         raise bad_request("invalid_header", f"{name} must be a whole number")
     return number
-
-
-def _file_digest(path: Path) -> str:
-    with path.open("rb") as handle:
-        return format_digest(hashlib.file_digest(handle, "sha256").hexdigest())
 
 
 def _discard(repository: Repository, record: UploadRecord) -> None:
@@ -267,7 +260,7 @@ def _advance(repository: Repository, record: UploadRecord, offset: int) -> Uploa
 async def _finish(repository: Repository, record: UploadRecord) -> None:
     """Check the whole upload against its declared digest, then publish it as the document."""
     path = repository.upload_path(record.upload_id)
-    digest = await anyio.to_thread.run_sync(_file_digest, path)
+    digest = format_digest(await anyio.to_thread.run_sync(file_sha256, path))
     if digest != record.digest:
         _discard(repository, record)
         raise bad_request("digest_mismatch", "the upload does not match its contentDigest")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 from pytest_bdd.compat import inject_fixture
 
+from cloudpdi.envelope_base import file_sha256
 from cloudpdi.token import Token
 from harness.lab import Lab
 from reports import EvidenceKind
@@ -126,13 +126,11 @@ def the_download_is_the_ciphertext(
             "uploaded": uploaded.path.stat().st_size,
             "downloaded": downloaded.path.stat().st_size,
         },
-        digests={"uploaded": _sha256(uploaded.path), "downloaded": _sha256(downloaded.path)},
+        digests={
+            "uploaded": file_sha256(uploaded.path),
+            "downloaded": file_sha256(downloaded.path),
+        },
     )
     assert same_bytes(uploaded.path, downloaded.path), (
         "the download differs from the ciphertext that was uploaded"
     )
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()

@@ -7,7 +7,6 @@ from the repository's answers, so the steps hold for any repository under test.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from cloudpdi.envelope_base import format_digest
+from cloudpdi.envelope_base import file_sha256, format_digest
 from cloudpdi.errors import CloudPDIError
 from cloudpdi.repository import RepositoryClient
 from cloudpdi.token import Token
@@ -118,7 +117,7 @@ def another_upload_arrives(lab: Lab, token: Token, tmp_path: Path) -> Outcome:
     other.write_bytes(os.urandom(ANOTHER_UPLOAD))
     try:
         with RepositoryClient(lab.repository_url, uploader_key=lab.uploader_key) as client:
-            client.upload(token.document_id, other, sha256_digest(other))
+            client.upload(token.document_id, other, format_digest(file_sha256(other)))
     except CloudPDIError as exc:
         return Outcome(error=f"the repository refused the upload: {exc}")
     return Outcome(path=other)
@@ -251,9 +250,3 @@ def the_access_log_reveals_no_secret(lab: Lab, token: Token, evidence: EvidenceL
         detail={"places": found},
     )
     assert not found, f"the access log holds a secret or a credential: {listing(found)}"
-
-
-def sha256_digest(path: Path) -> str:
-    """The ``sha-256:<hex>`` digest of a file."""
-    with path.open("rb") as stream:
-        return format_digest(hashlib.file_digest(stream, "sha256").hexdigest())
