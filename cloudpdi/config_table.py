@@ -141,3 +141,13 @@ class Table:
         """A table whose keys are data (names, IDs); ``read`` reads each value from it."""
         table = self.table(name)
         return {key: table.required(key, read(table, key)) for key in table.names()}
+
+
+def default_to(value: T | None, default: T) -> T:
+    """``value``, or ``default`` when the key was not given."""
+    return default if value is None else value
+
+
+def given(**values: Any) -> dict[str, Any]:
+    """The values that were given, so that the model's defaults stand for the rest."""
+    return {name: value for name, value in values.items() if value is not None}
