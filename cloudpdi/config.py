@@ -3,8 +3,9 @@
 One import for the whole public API; the work is done, one job each, by
 :mod:`cloudpdi.config_model` (the checked data), :mod:`cloudpdi.config_actors` (how each
 actor takes part), :mod:`cloudpdi.config_triggers` (how a SUT is made to act, and where its
-token arrives), :mod:`cloudpdi.config_load` (reading TOML), :mod:`cloudpdi.config_secrets`
-(keys by reference) and :mod:`cloudpdi.config_rules` (the rules and the error).
+token arrives), :mod:`cloudpdi.config_budgets` (transfer budgets, scenario timeouts),
+:mod:`cloudpdi.config_load` (reading TOML), :mod:`cloudpdi.config_secrets` (keys by reference)
+and :mod:`cloudpdi.config_rules` (the rules and the error).
 """
 
 from cloudpdi.config_actors import (
@@ -20,11 +21,10 @@ from cloudpdi.config_actors import (
     SimulatedPacs,
     SimulatedServer,
 )
+from cloudpdi.config_budgets import MEGABYTE, Budgets, TransferBudget
 from cloudpdi.config_load import load_run_config
 from cloudpdi.config_model import (
     CONFIG_VERSION,
-    MEGABYTE,
-    Budgets,
     Community,
     Facilities,
     FacilityConfig,
@@ -32,7 +32,6 @@ from cloudpdi.config_model import (
     RunSettings,
     SystemUnderTest,
     Timeouts,
-    TransferBudget,
 )
 from cloudpdi.config_rules import RESERVED_ENV_PREFIX, RunConfigError
 from cloudpdi.config_secrets import SecretRef, SecretUnavailable, resolve_secret

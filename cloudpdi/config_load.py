@@ -13,13 +13,13 @@ import tomllib
 from pathlib import Path
 
 from cloudpdi.config_actors import ACTOR_NAMES
+from cloudpdi.config_budgets import Budgets, TransferBudget
 from cloudpdi.config_load_actors import load_actor
 from cloudpdi.config_model import (
     CONFIG_VERSION,
     DEFAULT_ISSUER,
     DEFAULT_OUTPUT,
     DEFAULT_RECIPIENT,
-    Budgets,
     Community,
     Facilities,
     FacilityConfig,
@@ -27,7 +27,6 @@ from cloudpdi.config_model import (
     RunSettings,
     SystemUnderTest,
     Timeouts,
-    TransferBudget,
 )
 from cloudpdi.config_rules import RunConfigError
 from cloudpdi.config_table import Table, default_to, given

@@ -7,11 +7,9 @@ in code obeys the same rules as one read from TOML (:mod:`cloudpdi.config_load`)
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from cloudpdi.config_actors import (
@@ -27,12 +25,14 @@ from cloudpdi.config_actors import (
     SimulatedPacs,
     SimulatedServer,
 )
+from cloudpdi.config_budgets import Budgets
 from cloudpdi.config_rules import (
     RunConfigError,
-    check_positive,
     check_seconds,
     check_text,
     check_url,
+    frozen,
+    is_name,
 )
 from cloudpdi.config_secrets import SecretRef
 from cloudpdi.config_triggers import DEFAULT_HOOK_TIMEOUT
@@ -42,10 +42,6 @@ from cloudpdi.token_model import MAX_ID_LENGTH, Facility
 CONFIG_VERSION = 1
 #: Seconds one HTTP request or DICOM operation may take, unless configured.
 DEFAULT_NETWORK_TIMEOUT = 60.0
-#: Seconds one scenario may run, unless configured.
-DEFAULT_SCENARIO_TIMEOUT = 900.0
-#: Budgets count decimal megabytes, as network figures do.
-MEGABYTE = 1_000_000
 DEFAULT_LABEL = "cloudpdi conformance run"
 DEFAULT_OUTPUT = "cloudpdi-results"
 DEFAULT_COMMUNITY = "jp.cloudpdi.test"
@@ -54,13 +50,6 @@ DEFAULT_RECIPIENT = Facility(id="1310000002", name="cloudpdi receiving hospital"
 #: AE titles of the simulated PACSs unless configured (those of the simulator lab).
 DEFAULT_PACS_AE = {"source_pacs": "SOURCE_PACS", "destination_pacs": "DEST_PACS"}
 _MAX_SEED = 2**63 - 1
-
-_NAME = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)*")
-_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
-
-
-def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
-    return MappingProxyType(dict(mapping))
 
 
 @dataclass(frozen=True)
@@ -129,11 +118,11 @@ class SystemUnderTest:
                 )
             if isinstance(options, str) or len(set(options)) != len(options):
                 raise RunConfigError(f"claims.{actor}", "must be a list of distinct option names")
-            if not all(isinstance(option, str) and _NAME.fullmatch(option) for option in options):
+            if not all(isinstance(option, str) and is_name(option) for option in options):
                 raise RunConfigError(
                     f"claims.{actor}", "option names are lower-case words joined by - or _"
                 )
-        object.__setattr__(self, "claims", _frozen({a: tuple(o) for a, o in self.claims.items()}))
+        object.__setattr__(self, "claims", frozen({a: tuple(o) for a, o in self.claims.items()}))
 
     @property
     def actors(self) -> tuple[str, ...]:
@@ -207,87 +196,10 @@ class Community:
             check_url(f"directory.{community}", url)
         if self.id in self.directory:
             raise RunConfigError(f"directory.{self.id}", "is the run's own community")
-        object.__setattr__(self, "directory", _frozen(self.directory))
+        object.__setattr__(self, "directory", frozen(self.directory))
 
     def summary(self) -> dict[str, Any]:
         return {"id": self.id, "directory": dict(self.directory)}
-
-
-@dataclass(frozen=True)
-class TransferBudget:
-    """What a transfer of one size class must achieve; sizes in decimal megabytes.
-
-    Throughput is payload bytes over the time of each upload and download; latency is the
-    seconds from the start of the send to the end of the import.
-    """
-
-    name: str
-    #: Upper bound of the class (inclusive); None: every larger transfer.
-    max_size_mb: float | None = None
-    min_throughput_mb_s: float | None = None
-    max_latency_s: float | None = None
-
-    def __post_init__(self) -> None:
-        if not _NAME.fullmatch(self.name):
-            raise RunConfigError("", "a size class name is lower-case words joined by - or _")
-        for key in ("max_size_mb", "min_throughput_mb_s", "max_latency_s"):
-            if (value := getattr(self, key)) is not None:
-                object.__setattr__(self, key, check_positive(key, value))
-        if self.min_throughput_mb_s is None and self.max_latency_s is None:
-            raise RunConfigError("", "give min_throughput_mb_s, max_latency_s or both")
-
-    def summary(self) -> dict[str, Any]:
-        return dict(vars(self))
-
-
-@dataclass(frozen=True)
-class Budgets:
-    """Transfer budgets by size class, scenario timeouts, and what a timeout does to the run.
-
-    ``scenario_timeouts`` maps a tag (``large``, ``CPDI-REPO-02``) to seconds for scenarios
-    carrying it. With ``continue_after_timeout`` a timed-out scenario fails and the run goes
-    on; without, the rest are NOT RUN with the timeout as the reason.
-    """
-
-    scenario_timeout: float = DEFAULT_SCENARIO_TIMEOUT
-    scenario_timeouts: Mapping[str, float] = field(default_factory=dict)
-    continue_after_timeout: bool = True
-    transfers: tuple[TransferBudget, ...] = ()
-
-    def __post_init__(self) -> None:
-        check_seconds("scenario_timeout", self.scenario_timeout)
-        timeouts = {tag.removeprefix("@"): s for tag, s in self.scenario_timeouts.items()}
-        for tag, seconds in timeouts.items():
-            if not _TAG.fullmatch(tag):
-                raise RunConfigError(f"scenario_timeouts.{tag}", "is not a scenario tag")
-            check_seconds(f"scenario_timeouts.{tag}", seconds)
-        names = [budget.name for budget in self.transfers]
-        bounds = [budget.max_size_mb for budget in self.transfers]
-        if len(set(names)) != len(names) or len(set(bounds)) != len(bounds):
-            raise RunConfigError("transfer", "size classes need distinct names and max_size_mb")
-        ordered = sorted(self.transfers, key=lambda b: (b.max_size_mb is None, b.max_size_mb))
-        object.__setattr__(self, "scenario_timeouts", _frozen(timeouts))
-        object.__setattr__(self, "transfers", tuple(ordered))
-
-    def timeout_for(self, tags: Iterable[str]) -> float:
-        """Seconds a scenario with ``tags`` may run: the longest its tags allow."""
-        matching = [self.scenario_timeouts.get(tag.removeprefix("@")) for tag in tags]
-        return max((s for s in matching if s is not None), default=self.scenario_timeout)
-
-    def transfer_budget(self, size: int) -> TransferBudget | None:
-        """The budget of the smallest size class holding ``size`` bytes, if there is one."""
-        for budget in self.transfers:
-            if budget.max_size_mb is None or size <= budget.max_size_mb * MEGABYTE:
-                return budget
-        return None
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "scenario_timeout": self.scenario_timeout,
-            "scenario_timeouts": dict(self.scenario_timeouts),
-            "continue_after_timeout": self.continue_after_timeout,
-            "transfers": [budget.summary() for budget in self.transfers],
-        }
 
 
 SenderConfig = SimulatedActor | SenderSut

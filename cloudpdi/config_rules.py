@@ -10,7 +10,10 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 from urllib.parse import urlsplit
 
 from cloudpdi.dimse_peer import check_ae_title
@@ -36,6 +39,7 @@ RESERVED_ENV_PREFIX = "CLOUDPDI_"
 PEM_MARKER = "-----BEGIN"
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NAME = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)*")
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _MAX_HOST_LENGTH = 253
 _MAX_PORT = 65535
@@ -138,3 +142,14 @@ def check_env_name(key: str, name: str) -> str:
     if not _ENV_NAME.fullmatch(name):
         raise RunConfigError(key, "must be an environment variable name (A-Z, 0-9, _)")
     return name
+
+
+def is_name(value: object) -> bool:
+    """Tell whether ``value`` is a name of the suite's own (an option, a size class): lower-case
+    words joined by - or _."""
+    return isinstance(value, str) and _NAME.fullmatch(value) is not None
+
+
+def frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A read-only copy of ``mapping``, for the frozen configuration."""
+    return MappingProxyType(dict(mapping))

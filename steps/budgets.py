@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from cloudpdi.config_model import MEGABYTE, Budgets, TransferBudget
+from cloudpdi.config_budgets import MEGABYTE, Budgets, TransferBudget
 from reports import EvidenceKind
 from simulators.pacs_events import PacsEvent
 from simulators.repository.spy import RecordedRequest

@@ -21,7 +21,7 @@ from simulators.repository import Recorder
 from simulators.repository.spy import RecordedRequest
 from steps.errors import StepError
 
-#: Decimal kilobytes, as :data:`cloudpdi.config_model.MEGABYTE` counts megabytes.
+#: Decimal kilobytes, as :data:`cloudpdi.config_budgets.MEGABYTE` counts megabytes.
 KILOBYTE = 1000
 #: Seconds the spy may take to record the last answered request.
 SETTLE_TIMEOUT = 5.0

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cloudpdi.config_model import MEGABYTE
+from cloudpdi.config_budgets import MEGABYTE
 from cloudpdi.envelope import SCHEME_ID, encrypt_stream
 from cloudpdi.errors import CloudPDIError
 from cloudpdi.repository import RepositoryClient, RepositoryError

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudpdi.config_model import Budgets, TransferBudget
+from cloudpdi.config_budgets import Budgets, TransferBudget
 from cloudpdi.repository import RepositoryClient
 from reports import EvidenceKind
 from simulators.pacs_events import PacsEvent

@@ -29,7 +29,7 @@ from cloudpdi.config import (
     load_run_config,
     resolve_secret,
 )
-from cloudpdi.config_model import Budgets
+from cloudpdi.config_budgets import Budgets
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("run-*.toml"))
 #: Stands for key material or a credential: no error or summary may show it.
